@@ -1,0 +1,273 @@
+"""Measuring a representation on frozen features.
+
+Self-supervised training never sees a label, so we judge the features it learned by
+what a cheap classifier can read off them, the encoder frozen:
+
+- :func:`knn_accuracy` — the weighted kNN monitor of InstDisc and MoCo (cosine, k = 200, τ = 0.1);
+- :func:`linear_probe` — multinomial logistic regression on standardised features;
+- :func:`few_shot` — nearest class mean from a handful of labelled examples per class;
+
+and by the geometry of the embedding itself: :func:`alignment` and :func:`uniformity`
+(Wang & Isola 2020), :func:`effective_rank` (RankMe, Garrido et al. 2023), and the
+pretext task's own :func:`contrastive_accuracy`.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from clkit.augment import to_float
+
+
+@torch.no_grad()
+def embed(
+    model: nn.Module,
+    images: Tensor,
+    batch_size: int = 512,
+    device: str | torch.device | None = None,
+    progress: bool = False,
+) -> Tensor:
+    """Features of ``images`` from a frozen model, batched, under ``torch.no_grad``.
+
+    ``model`` is a method (its ``embed`` gives the backbone features ``h``), an encoder, or
+    any module taking float images in [0, 1]. The model runs in eval mode on ``device``
+    (default: where its parameters are) and is put back in the mode it was in.
+
+    Args:
+        images: (N, C, H, W) uint8 or float in [0, 1].
+    Returns:
+        (N, D) float32 features on the CPU.
+    """
+    if device is None:
+        first = next(model.parameters(), None)
+        device = first.device if first is not None else torch.device("cpu")
+    forward = model.embed if hasattr(model, "embed") else model
+    was_training = model.training
+    model.eval()
+    chunks = []
+    starts = range(0, len(images), batch_size)
+    if progress:
+        from tqdm.auto import tqdm
+
+        starts = tqdm(starts, desc="embed", unit="batch", leave=False)
+    try:
+        for start in starts:
+            x = to_float(images[start : start + batch_size].to(device, non_blocking=True))
+            chunks.append(forward(x).float().cpu())
+    finally:
+        model.train(was_training)
+    return torch.cat(chunks) if chunks else torch.empty(0)
+
+
+def raw_pixels(images: Tensor) -> Tensor:
+    """The no-learning baseline: each image's pixels as one flat vector, (N, C, H, W) → (N, C·H·W) float in [0, 1]."""
+    return to_float(images).flatten(1)
+
+
+def _check_features(train_z: Tensor, train_y: Tensor, test_z: Tensor, test_y: Tensor) -> None:
+    if train_z.ndim != 2 or test_z.ndim != 2 or train_z.shape[1] != test_z.shape[1]:
+        raise ValueError(
+            f"features must be (N, D) with the same D, got train {tuple(train_z.shape)} and test {tuple(test_z.shape)}"
+        )
+    if len(train_z) != len(train_y) or len(test_z) != len(test_y):
+        raise ValueError(
+            f"one label per feature row: train has {len(train_z)} rows and {len(train_y)} labels, "
+            f"test {len(test_z)} rows and {len(test_y)} labels"
+        )
+
+
+@torch.no_grad()
+def knn_accuracy(
+    train_z: Tensor,
+    train_y: Tensor,
+    test_z: Tensor,
+    test_y: Tensor,
+    k: int = 200,
+    temperature: float | None = 0.1,
+    chunk_size: int = 1024,
+) -> float:
+    r"""Accuracy of a k-nearest-neighbour classifier on cosine similarity.
+
+    Each test point takes its k most similar training points; neighbour j votes for its
+    class with weight exp(s_j / τ) (InstDisc/MoCo's monitor), or 1 when ``temperature`` is
+    None (a plain majority vote, ties to the smaller label). k is capped at the training size.
+
+    Args:
+        train_z: (N, D) features of the labelled bank; train_y: (N,) int labels.
+        test_z: (M, D) features to classify; test_y: (M,) int labels.
+    Returns:
+        accuracy in [0, 1].
+    """
+    _check_features(train_z, train_y, test_z, test_y)
+    if k < 1:
+        raise ValueError(f"k must be at least 1, got {k}")
+    k = min(k, len(train_z))
+    bank = F.normalize(train_z.float(), dim=1)
+    bank_y = train_y.long().to(bank.device)
+    num_classes = int(max(train_y.max(), test_y.max())) + 1
+    correct = 0
+    for start in range(0, len(test_z), chunk_size):
+        q = F.normalize(test_z[start : start + chunk_size].float().to(bank.device), dim=1)
+        sim, idx = (q @ bank.T).topk(k, dim=1)
+        weight = torch.ones_like(sim) if temperature is None else (sim / temperature).exp()
+        votes = torch.zeros(len(q), num_classes, device=bank.device)
+        votes.scatter_add_(1, bank_y[idx], weight)
+        pred = votes.argmax(dim=1).cpu()
+        correct += (pred == test_y[start : start + chunk_size].long().cpu()).sum().item()
+    return correct / len(test_z)
+
+
+def linear_probe(
+    train_z: Tensor,
+    train_y: Tensor,
+    test_z: Tensor,
+    test_y: Tensor,
+    C: float = 1.0,
+    max_iter: int = 500,
+) -> float:
+    r"""Accuracy of multinomial logistic regression trained on frozen features.
+
+    Features are standardised with the training mean and std, then W, b minimise
+    (the objective of scikit-learn's ``LogisticRegression(C=C)``, solved with L-BFGS)::
+
+        ½‖W‖² + C Σ_i CE(W h_i + b, y_i)
+
+    Args:
+        train_z: (N, D), train_y: (N,), test_z: (M, D), test_y: (M,).
+        C: inverse L2 strength; smaller is stronger regularisation.
+    Returns:
+        test accuracy in [0, 1].
+    """
+    _check_features(train_z, train_y, test_z, test_y)
+    if C <= 0:
+        raise ValueError(f"C is the inverse regularisation strength and must be > 0, got {C}")
+    x = train_z.double().cpu()
+    mean, std = x.mean(0), x.std(0).clamp_min(1e-8)
+    x = (x - mean) / std
+    y = train_y.long().cpu()
+    num_classes = int(max(train_y.max(), test_y.max())) + 1
+    weight = torch.zeros(x.shape[1], num_classes, dtype=torch.float64, requires_grad=True)
+    bias = torch.zeros(num_classes, dtype=torch.float64, requires_grad=True)
+    optimizer = torch.optim.LBFGS(
+        [weight, bias], max_iter=max_iter, tolerance_grad=1e-6, tolerance_change=1e-10, line_search_fn="strong_wolfe"
+    )
+
+    def objective() -> Tensor:
+        optimizer.zero_grad()
+        # Divide the sklearn objective by C·N so the numbers stay O(1) for L-BFGS.
+        loss = F.cross_entropy(x @ weight + bias, y) + (weight**2).sum() / (2 * C * len(x))
+        loss.backward()
+        return loss
+
+    with torch.enable_grad():
+        optimizer.step(objective)
+    with torch.no_grad():
+        logits = ((test_z.double().cpu() - mean) / std) @ weight + bias
+        return (logits.argmax(1) == test_y.long().cpu()).double().mean().item()
+
+
+@torch.no_grad()
+def few_shot(
+    train_z: Tensor,
+    train_y: Tensor,
+    test_z: Tensor,
+    test_y: Tensor,
+    shots: int = 5,
+    trials: int = 20,
+    seed: int = 0,
+) -> float:
+    """Nearest-class-mean accuracy from ``shots`` labelled examples per class, averaged over trials.
+
+    Each trial draws ``shots`` training examples of every class, averages their normalised
+    features into a class prototype, and labels each test point by its most cosine-similar
+    prototype (the prototypical-network classifier without training).
+
+    Returns:
+        mean test accuracy over ``trials`` random draws, in [0, 1].
+    """
+    _check_features(train_z, train_y, test_z, test_y)
+    classes = train_y.unique()
+    smallest = min(int((train_y == c).sum()) for c in classes)
+    if not 1 <= shots <= smallest:
+        raise ValueError(f"shots must be between 1 and {smallest} (the rarest class's count), got {shots}")
+    generator = torch.Generator().manual_seed(seed)
+    bank = F.normalize(train_z.float(), dim=1)
+    queries = F.normalize(test_z.float(), dim=1)
+    by_class = [torch.nonzero(train_y == c).flatten() for c in classes]
+    accuracies = []
+    for _ in range(trials):
+        support = [members[torch.randperm(len(members), generator=generator)[:shots]] for members in by_class]
+        prototypes = F.normalize(torch.stack([bank[s].mean(0) for s in support]), dim=1)
+        pred = classes[(queries @ prototypes.T).argmax(1)]
+        accuracies.append((pred == test_y).float().mean().item())
+    return sum(accuracies) / len(accuracies)
+
+
+def alignment(z1: Tensor, z2: Tensor, alpha: float = 2) -> Tensor:
+    r"""Alignment of positive pairs (Wang & Isola 2020): E ‖f(x) − f(y)‖₂^α on normalised embeddings.
+
+    0 when every pair coincides; 2 (for α = 2) when partners are unrelated points on the sphere.
+
+    Args:
+        z1, z2: (N, D) embeddings of the two views, row-aligned. They are ℓ2-normalised here.
+    """
+    if z1.shape != z2.shape:
+        raise ValueError(f"z1 and z2 must have the same shape, got {tuple(z1.shape)} and {tuple(z2.shape)}")
+    a, b = F.normalize(z1.float(), dim=1), F.normalize(z2.float(), dim=1)
+    return (a - b).norm(dim=1).pow(alpha).mean()
+
+
+def uniformity(z: Tensor, t: float = 2) -> Tensor:
+    r"""Uniformity (Wang & Isola 2020): log E_{i<j} exp(−t ‖z_i − z_j‖₂²) on normalised embeddings.
+
+    0 for a fully collapsed set; more negative is more uniform (−3.94 for uniform points on
+    S¹²⁷ with t = 2, −1.58 on the circle S¹).
+
+    Args:
+        z: (N, D) embeddings, N ≥ 2. They are ℓ2-normalised here.
+    """
+    if z.ndim != 2 or len(z) < 2:
+        raise ValueError(f"uniformity needs (N, D) embeddings with N ≥ 2, got {tuple(z.shape)}")
+    x = F.normalize(z.float(), dim=1)
+    sq_dist = torch.pdist(x).pow(2)
+    return torch.logsumexp(-t * sq_dist, dim=0) - math.log(len(sq_dist))
+
+
+def singular_values(z: Tensor, center: bool = True) -> Tensor:
+    """Singular values of the (N, D) embedding matrix, largest first (centred by default)."""
+    x = z.double()
+    if center:
+        x = x - x.mean(0)
+    return torch.linalg.svdvals(x).float()
+
+
+def effective_rank(z: Tensor, eps: float = 1e-7) -> float:
+    r"""RankMe (Garrido et al. 2023): exp of the entropy of the normalised singular values.
+
+    With σ the singular values of the (N, D) embedding matrix (not centred, as in RankMe)
+    and p_k = σ_k / Σσ + ε, the effective rank is exp(−Σ p_k log p_k): D for a perfectly
+    isotropic embedding, 1 when it lies on one line. Compare runs of the same method only.
+    """
+    sigma = singular_values(z, center=False).double()
+    p = sigma / sigma.sum() + eps
+    return float(torch.exp(-(p * p.log()).sum()))
+
+
+@torch.no_grad()
+def contrastive_accuracy(z1: Tensor, z2: Tensor) -> Tensor:
+    """The pretext task's accuracy: the fraction of the 2N views whose most similar other view is their partner.
+
+    Args:
+        z1, z2: (N, D) embeddings of the two views, row-aligned.
+    Returns:
+        0-d tensor in [0, 1].
+    """
+    n = len(z1)
+    z = F.normalize(torch.cat([z1, z2]).float(), dim=1)
+    sim = (z @ z.T).fill_diagonal_(float("-inf"))
+    partner = torch.cat([torch.arange(n, 2 * n), torch.arange(n)]).to(z.device)
+    return (sim.argmax(dim=1) == partner).float().mean()

@@ -1,0 +1,132 @@
+"""Encoders and heads.
+
+An encoder (the *backbone*) maps float images in [0, 1], (N, C, H, W), to features
+``h`` (N, dim); a projection head maps ``h`` to the embeddings ``z`` the loss sees.
+After training the head is thrown away and ``h`` is what we evaluate: features before
+the head keep information (colour, orientation) that the loss taught the head to discard.
+
+Every encoder carries its feature width as ``.dim`` so heads and probes can be sized
+without running a forward pass.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+import torchvision
+from torch import Tensor, nn
+
+
+class Encoder(nn.Module):
+    """A backbone with a known output width: ``forward(x: (N, C, H, W) float) -> (N, dim)``."""
+
+    def __init__(self, net: nn.Module, dim: int, name: str):
+        super().__init__()
+        self.net = net
+        self.dim = dim
+        self.name = name
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.net(x)
+
+    def extra_repr(self) -> str:
+        return f"name={self.name!r}, dim={self.dim}"
+
+
+def _conv_block(c_in: int, c_out: int) -> nn.Sequential:
+    return nn.Sequential(
+        nn.Conv2d(c_in, c_out, 3, padding=1, bias=False),
+        nn.BatchNorm2d(c_out),
+        nn.ReLU(inplace=True),
+    )
+
+
+def small_cnn(in_channels: int = 3, width: int = 32) -> Encoder:
+    """A four-stage CNN for fast CPU runs: widths w, 2w, 4w, 8w, each conv-BN-ReLU then 2× pooling.
+
+    With ``width=32`` on 32×32 images: about 0.4 M parameters, features of width 256.
+    """
+    widths = [width, 2 * width, 4 * width, 8 * width]
+    layers: list[nn.Module] = []
+    c_in = in_channels
+    for i, c_out in enumerate(widths):
+        layers.append(_conv_block(c_in, c_out))
+        layers.append(nn.MaxPool2d(2) if i < len(widths) - 1 else nn.AdaptiveAvgPool2d(1))
+        c_in = c_out
+    layers.append(nn.Flatten())
+    return Encoder(nn.Sequential(*layers), dim=widths[-1], name="small_cnn")
+
+
+def resnet18(in_channels: int = 3) -> Encoder:
+    """torchvision's ResNet-18 with the CIFAR stem: a 3×3 stride-1 first conv and no max-pool.
+
+    The ImageNet stem (7×7 stride-2 conv, then max-pool) shrinks a 32×32 image to 8×8 before
+    the first residual block and costs several points of accuracy on CIFAR-sized data.
+    """
+    net = torchvision.models.resnet18(weights=None)
+    net.conv1 = nn.Conv2d(in_channels, 64, kernel_size=3, stride=1, padding=1, bias=False)
+    net.maxpool = nn.Identity()
+    dim = net.fc.in_features
+    net.fc = nn.Identity()
+    return Encoder(net, dim=dim, name="resnet18")
+
+
+ENCODERS: dict[str, Callable[..., Encoder]] = {"small_cnn": small_cnn, "resnet18": resnet18}
+
+
+def encoder(name: str = "small_cnn", **kwargs) -> Encoder:
+    """Build an encoder by name: ``"small_cnn"`` (fast on a CPU) or ``"resnet18"`` (CIFAR stem).
+
+    Keyword arguments go to the builder, e.g. ``encoder("small_cnn", width=16, in_channels=1)``.
+    """
+    if name not in ENCODERS:
+        raise ValueError(f"unknown encoder {name!r}; valid encoders are {', '.join(ENCODERS)}")
+    return ENCODERS[name](**kwargs)
+
+
+class ProjectionHead(nn.Module):
+    """The MLP between features ``h`` and embeddings ``z``.
+
+    ``layers=2`` is SimCLR's head: Linear → BN → ReLU → Linear. ``layers=1`` is a single
+    linear map and ``layers=0`` the identity (the loss then acts on ``h`` directly), so a
+    lesson can compare heads on the same backbone.
+
+    Args:
+        in_dim: width of ``h``.
+        out_dim: width of ``z`` (ignored, and equal to ``in_dim``, when ``layers=0``).
+        hidden_dim: width of the hidden layers (default: ``in_dim``).
+        layers: number of linear layers, 0 or more.
+    """
+
+    def __init__(self, in_dim: int, out_dim: int = 128, hidden_dim: int | None = None, layers: int = 2):
+        super().__init__()
+        if layers < 0:
+            raise ValueError(f"layers must be 0 (identity) or more, got {layers}")
+        hidden_dim = hidden_dim or in_dim
+        blocks: list[nn.Module] = []
+        width = in_dim
+        for _ in range(layers - 1):
+            blocks += [nn.Linear(width, hidden_dim, bias=False), nn.BatchNorm1d(hidden_dim), nn.ReLU(inplace=True)]
+            width = hidden_dim
+        if layers > 0:
+            blocks.append(nn.Linear(width, out_dim))
+        self.net = nn.Sequential(*blocks)
+        self.out_dim = out_dim if layers > 0 else in_dim
+
+    def forward(self, h: Tensor) -> Tensor:
+        return self.net(h)
+
+
+def count_parameters(module: nn.Module) -> int:
+    """Number of trainable parameters."""
+    return sum(p.numel() for p in module.parameters() if p.requires_grad)
+
+
+@torch.no_grad()
+def reset_parameters(module: nn.Module) -> nn.Module:
+    """Re-initialise every layer that knows how to, in place (a fresh random-init encoder)."""
+    for m in module.modules():
+        if m is not module and hasattr(m, "reset_parameters"):
+            m.reset_parameters()
+    return module

@@ -1,0 +1,451 @@
+"""Tests for clkit.augment against torchvision's functional ops applied image by image."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+import torch
+import torchvision.transforms.v2.functional as TF
+from torchvision.transforms import InterpolationMode, RandomResizedCrop
+
+from clkit import augment
+from clkit.augment import Params, SimCLRAugment, crop_only, simclr, to_float, two_views, weak
+
+BILINEAR = InterpolationMode.BILINEAR
+JITTER_REFERENCE = {
+    "brightness": TF.adjust_brightness,
+    "contrast": TF.adjust_contrast,
+    "saturation": TF.adjust_saturation,
+    "hue": TF.adjust_hue,
+}
+
+
+def generator(seed: int = 0) -> torch.Generator:
+    return torch.Generator().manual_seed(seed)
+
+
+def random_images(
+    n: int = 6, channels: int = 3, height: int = 24, width: int = 28, seed: int = 0
+) -> torch.Tensor:
+    """Float images in [0, 1] with some gray pixels, saturated pixels and channel ties mixed in."""
+    g = generator(seed)
+    images = torch.rand(n, channels, height, width, generator=g)
+    images[:, :, :3] = images[:, :1, :3]  # gray rows (chroma 0)
+    images[:, :, 3, :5] = torch.tensor([0.0, 1.0])[torch.randint(0, 2, (channels, 5), generator=g)]
+    if channels == 3:
+        images[:, 1, 4] = images[:, 0, 4]  # red = green: a tie for the largest channel
+    return images
+
+
+def identity_params(n: int, height: int, width: int, /, **changes: torch.Tensor) -> Params:
+    """Params that keep the whole image and change nothing, with some fields replaced."""
+    fields = {
+        "top": torch.zeros(n, dtype=torch.long),
+        "left": torch.zeros(n, dtype=torch.long),
+        "height": torch.full((n,), height),
+        "width": torch.full((n,), width),
+        "flip": torch.zeros(n, dtype=torch.bool),
+        "jitter": torch.zeros(n, dtype=torch.bool),
+        "brightness": torch.ones(n),
+        "contrast": torch.ones(n),
+        "saturation": torch.ones(n),
+        "hue": torch.zeros(n),
+        "order": torch.arange(4).repeat(n, 1),
+        "grayscale": torch.zeros(n, dtype=torch.bool),
+        "blur": torch.zeros(n, dtype=torch.bool),
+        "sigma": torch.ones(n),
+    }
+    fields.update(changes)
+    return Params(**fields)
+
+
+def reference_view(image: torch.Tensor, params: Params, i: int, size: int, kernel_size: int) -> torch.Tensor:
+    """Image i of a batch augmented with torchvision's functional ops: (C, H, W) -> (C, size, size)."""
+    box = [int(params.top[i]), int(params.left[i]), int(params.height[i]), int(params.width[i])]
+    view = TF.resized_crop(image, *box, [size, size], interpolation=BILINEAR, antialias=False)
+    if params.flip[i]:
+        view = TF.hflip(view)
+    if params.jitter[i]:
+        for op in params.order[i].tolist():
+            name = augment.JITTER_OPS[op]
+            view = JITTER_REFERENCE[name](view, float(getattr(params, name)[i]))
+    if params.grayscale[i]:
+        view = TF.rgb_to_grayscale(view, num_output_channels=view.shape[0])
+    if params.blur[i]:
+        sigma = float(params.sigma[i])
+        view = TF.gaussian_blur(view, [kernel_size, kernel_size], [sigma, sigma])
+    return view
+
+
+def reference_batch(images: torch.Tensor, params: Params, size: int, kernel_size: int = 3) -> torch.Tensor:
+    return torch.stack([reference_view(images[i], params, i, size, kernel_size) for i in range(len(images))])
+
+
+# --------------------------------------------------------------------------- input
+
+
+def test_to_float_scales_uint8_and_passes_floats_through():
+    images = torch.tensor([[[[0, 51, 255]]]], dtype=torch.uint8)
+    assert torch.equal(to_float(images), torch.tensor([[[[0.0, 0.2, 1.0]]]]))
+    assert to_float(images).dtype == torch.float32
+    floats = torch.rand(2, 3, 4, 4, dtype=torch.float64)
+    assert to_float(floats) is floats
+
+
+def test_to_float_refuses_other_integer_types():
+    with pytest.raises(TypeError, match="uint8"):
+        to_float(torch.zeros(1, 3, 4, 4, dtype=torch.int64))
+
+
+# --------------------------------------------------------------------------- crop, resize, flip
+
+CROPS = [  # (top, left, height, width, flip): image is 24 x 28, output 16 x 16
+    (0, 0, 24, 28, False),  # the whole image, downsampled
+    (0, 0, 24, 28, True),
+    (0, 0, 16, 16, False),  # top-left corner, same size
+    (8, 12, 16, 16, True),  # bottom-right corner
+    (23, 27, 1, 1, False),  # one pixel in the corner
+    (10, 0, 2, 3, True),  # tiny crop at the left border, upsampled
+    (0, 20, 5, 8, False),  # tiny crop at the top-right border
+    (3, 4, 20, 9, True),  # tall and thin: rows downsampled, columns upsampled
+    (5, 6, 11, 13, False),  # odd sizes inside
+]
+
+
+@pytest.mark.parametrize("size", [16, 24])
+def test_crop_resize_flip_matches_torchvision_resized_crop_and_hflip(size):
+    images = random_images(n=len(CROPS))
+    top, left, height, width, flip = (torch.tensor(column) for column in zip(*CROPS))
+    params = identity_params(len(CROPS), 24, 28, top=top, left=left, height=height, width=width, flip=flip)
+    result = SimCLRAugment(size).apply(images, params)
+    torch.testing.assert_close(result, reference_batch(images, params, size), atol=1e-5, rtol=0)
+
+
+def test_full_size_crop_is_the_identity_and_flip_mirrors():
+    images = random_images(n=2, height=16, width=16)
+    params = identity_params(2, 16, 16, flip=torch.tensor([False, True]))
+    result = SimCLRAugment(16).apply(images, params)
+    torch.testing.assert_close(result[0], images[0], atol=1e-6, rtol=0)
+    torch.testing.assert_close(result[1], images[1].flip(-1), atol=1e-6, rtol=0)
+
+
+def test_upsampled_crops_also_match_antialiased_resize():
+    """Antialiasing only changes downsampling; enlarged crops match antialias=True too."""
+    images = random_images(n=4)
+    boxes = torch.tensor([[0, 0, 5, 7], [3, 4, 16, 16], [19, 20, 5, 8], [1, 2, 12, 3]])
+    params = identity_params(4, 24, 28, **dict(zip(["top", "left", "height", "width"], boxes.T)))
+    result = SimCLRAugment(16).apply(images, params)
+    for i, box in enumerate(boxes.tolist()):
+        expected = TF.resized_crop(images[i], *box, [16, 16], interpolation=BILINEAR, antialias=True)
+        torch.testing.assert_close(result[i], expected, atol=1e-5, rtol=0)
+
+
+# --------------------------------------------------------------------------- sampling crop boxes
+
+
+def torchvision_boxes(draws: int, height: int, width: int, scale, ratio, seed: int = 0) -> torch.Tensor:
+    torch.manual_seed(seed)
+    image = torch.empty(3, height, width)
+    return torch.tensor([RandomResizedCrop.get_params(image, list(scale), list(ratio)) for _ in range(draws)])
+
+
+def test_sampled_boxes_lie_inside_the_image_with_area_and_ratio_in_range():
+    height, width = 600, 500  # large, so rounding to whole pixels barely moves area and ratio
+    params = simclr(32).sample(4000, height, width, generator())
+    top, left, h, w = params.top, params.left, params.height, params.width
+    assert bool(((top >= 0) & (left >= 0) & (h >= 1) & (w >= 1)).all())
+    assert bool(((top + h <= height) & (left + w <= width)).all())
+    area, aspect = (h * w).double() / (height * width), w.double() / h
+    assert area.min() >= 0.08 - 0.005 and area.max() <= 1.0
+    assert aspect.min() >= 3 / 4 * 0.99 and aspect.max() <= 4 / 3 * 1.01
+    # positions are uniform over the free space
+    free_top = (top.double() / (height - h + 1)).mean()
+    free_left = (left.double() / (width - w + 1)).mean()
+    assert abs(free_top - 0.5) < 0.03 and abs(free_left - 0.5) < 0.03
+
+
+@pytest.mark.parametrize("height, width", [(32, 32), (24, 40)])
+def test_sampled_box_distribution_matches_torchvision_get_params(height, width):
+    draws, scale, ratio = 4000, (0.08, 1.0), (3 / 4, 4 / 3)
+    ours = simclr(32).sample(draws, height, width, generator(1))
+    ours = torch.stack([ours.top, ours.left, ours.height, ours.width], dim=1).double()
+    theirs = torchvision_boxes(draws, height, width, scale, ratio).double()
+
+    def summary(boxes):
+        area = boxes[:, 2] * boxes[:, 3] / (height * width)
+        log_aspect = torch.log(boxes[:, 3] / boxes[:, 2])
+        return torch.cat(
+            [area.quantile(torch.tensor([0.1, 0.5, 0.9], dtype=torch.float64)), log_aspect.mean()[None]]
+        )
+
+    torch.testing.assert_close(summary(ours), summary(theirs), atol=0.03, rtol=0)
+
+
+def test_fallback_to_the_centre_crop_matches_torchvision():
+    """Aspect ratios of 2..3 never fit a large share of a square: most draws fall back."""
+    draws, scale, ratio = 2000, (0.7, 1.0), (2.0, 3.0)
+    aug = crop_only(16, scale=scale, ratio=ratio)
+    ours = aug.sample(draws, 30, 30, generator(2))
+    theirs = torchvision_boxes(draws, 30, 30, scale, ratio)
+    centre = torch.tensor([7, 0, 15, 30])  # width 30, height round(30 / 2), centred
+    ours_fallback = (torch.stack([ours.top, ours.left, ours.height, ours.width], 1) == centre).all(1).double()
+    theirs_fallback = (theirs == centre).all(1).double()
+    assert ours_fallback.mean() > 0.5
+    assert abs(ours_fallback.mean() - theirs_fallback.mean()) < 0.05
+
+
+# --------------------------------------------------------------------------- colour ops
+
+FACTORS = {  # per image; includes the ends of the usual ranges
+    "brightness": [0.0, 0.2, 0.7, 1.0, 1.5, 1.8],
+    "contrast": [0.0, 0.2, 0.7, 1.0, 1.5, 1.8],
+    "saturation": [0.0, 0.2, 0.7, 1.0, 1.5, 1.8],
+    "hue": [-0.5, -0.2, -0.05, 0.0, 0.13, 0.5],
+}
+
+
+@pytest.mark.parametrize("name", list(FACTORS))
+@pytest.mark.parametrize("channels", [3, 1])
+def test_each_jitter_op_matches_torchvision_per_image(name, channels):
+    images = random_images(n=6, channels=channels)
+    factors = torch.tensor(FACTORS[name])
+    result = getattr(augment, f"adjust_{name}")(images, factors)
+    expected = torch.stack([JITTER_REFERENCE[name](images[i], float(factors[i])) for i in range(6)])
+    atol = 1e-4 if name == "hue" else 1e-5
+    torch.testing.assert_close(result, expected, atol=atol, rtol=0)
+
+
+def test_colour_jitter_applies_the_ops_in_each_images_order():
+    n = 8
+    images = random_images(n=n, height=16, width=16)
+    g = generator(3)
+    params = identity_params(
+        n, 16, 16,
+        jitter=torch.tensor([True] * 7 + [False]),
+        brightness=torch.empty(n).uniform_(0.2, 1.8, generator=g),
+        contrast=torch.empty(n).uniform_(0.2, 1.8, generator=g),
+        saturation=torch.empty(n).uniform_(0.2, 1.8, generator=g),
+        hue=torch.empty(n).uniform_(-0.2, 0.2, generator=g),
+        order=torch.rand(n, 4, generator=g).argsort(dim=1),
+    )  # fmt: skip
+    assert len({tuple(row) for row in params.order.tolist()}) > 1  # several different orders
+    result = SimCLRAugment(16).apply(images, params)
+    torch.testing.assert_close(result, reference_batch(images, params, 16), atol=1e-4, rtol=0)
+    torch.testing.assert_close(result[-1], images[-1], atol=1e-6, rtol=0)  # not jittered
+
+
+def test_grayscale_matches_torchvision():
+    images = random_images(n=4, height=24, width=24)
+    params = identity_params(4, 24, 24, grayscale=torch.tensor([True, False, True, True]))
+    result = SimCLRAugment(24).apply(images, params)
+    expected = TF.rgb_to_grayscale(images, num_output_channels=3)
+    torch.testing.assert_close(result[[0, 2, 3]], expected[[0, 2, 3]], atol=1e-6, rtol=0)
+    torch.testing.assert_close(result[1], images[1], atol=1e-6, rtol=0)
+
+
+@pytest.mark.parametrize("kernel_size", [3, 7, 31])
+def test_blur_matches_torchvision_gaussian_blur(kernel_size):
+    images = random_images(n=5, height=16, width=16)
+    sigma = torch.tensor([0.1, 0.5, 1.0, 2.0, 5.0])
+    result = augment.gaussian_blur(images, sigma, kernel_size)
+    expected = torch.stack(
+        [
+            TF.gaussian_blur(images[i], [kernel_size, kernel_size], [float(s), float(s)])
+            for i, s in enumerate(sigma)
+        ]
+    )
+    torch.testing.assert_close(result, expected, atol=1e-5, rtol=0)
+
+
+def test_blur_flag_and_sigma_are_per_image():
+    images = random_images(n=3, height=16, width=16)
+    aug = simclr(16, blur_kernel=5)
+    params = identity_params(
+        3, 16, 16, blur=torch.tensor([True, False, True]), sigma=torch.tensor([0.3, 1.0, 1.7])
+    )
+    torch.testing.assert_close(
+        aug.apply(images, params), reference_batch(images, params, 16, 5), atol=1e-5, rtol=0
+    )
+
+
+# --------------------------------------------------------------------------- the whole recipe
+
+
+@pytest.mark.parametrize("channels", [3, 1])
+def test_apply_matches_torchvision_composition_with_the_same_params(channels):
+    images = random_images(n=32, channels=channels, height=40, width=36, seed=4)
+    aug = simclr(24)
+    params = aug.sample(32, 40, 36, generator(5))
+    for flag in (params.flip, params.jitter, params.grayscale, params.blur):
+        assert 0 < int(flag.sum()) < 32  # every op is exercised on some images and skipped on others
+    result = aug.apply(images, params)
+    expected = reference_batch(images, params, 24, aug.kernel_size)
+    torch.testing.assert_close(result, expected, atol=1e-4, rtol=0)
+
+
+def test_identical_images_get_independent_views():
+    image = random_images(n=1, height=32, width=32)
+    batch = image.expand(16, -1, -1, -1)
+    aug = simclr(32)
+    params = aug.sample(16, 32, 32, generator(6))
+    boxes = torch.stack([params.top, params.left, params.height, params.width], dim=1)
+    assert len({tuple(box) for box in boxes.tolist()}) > 12
+    for flag in (params.flip, params.jitter, params.grayscale, params.blur):
+        assert 0 < int(flag.sum()) < 16
+    assert len(set(params.brightness.tolist())) == 16 and len(set(params.sigma.tolist())) == 16
+    views = aug.apply(batch, params).flatten(1)
+    distances = torch.cdist(views, views)
+    assert bool((distances + torch.eye(16) > 1e-3).all())  # no two views alike
+
+
+def test_sampled_probabilities_and_ranges():
+    n = 20000
+    aug = simclr(32, flip_p=0.3, jitter_p=0.6, grayscale_p=0.1, blur_p=0.9, jitter_strength=0.5)
+    params = aug.sample(n, 32, 32, generator(7))
+    for flag, p in [(params.flip, 0.3), (params.jitter, 0.6), (params.grayscale, 0.1), (params.blur, 0.9)]:
+        assert abs(flag.double().mean() - p) < 0.015
+    for name, (low, high) in {
+        "brightness": (0.6, 1.4), "contrast": (0.6, 1.4), "saturation": (0.6, 1.4), "hue": (-0.1, 0.1),
+    }.items():  # fmt: skip
+        values = getattr(params, name)
+        assert low <= values.min() < low + 0.01 and high - 0.01 < values.max() <= high
+    assert low <= params.sigma.min() and params.sigma.max() <= 2.0
+    assert torch.equal(params.order.sort(dim=1).values, torch.arange(4).expand(n, 4))
+    assert len({tuple(row) for row in params.order.tolist()}) == 24  # all permutations occur
+
+
+def test_switching_an_op_off_keeps_the_other_draws():
+    params_on = simclr(32).sample(64, 32, 32, generator(8))
+    params_off = simclr(32, blur_p=0.0).sample(64, 32, 32, generator(8))
+    assert not params_off.blur.any()
+    assert torch.equal(params_on.top, params_off.top) and torch.equal(params_on.hue, params_off.hue)
+
+
+def test_crop_only_and_weak_change_no_colours():
+    images = random_images(n=8, height=32, width=32)
+    for aug in (crop_only(32), weak(32)):
+        params = aug.sample(8, 32, 32, generator(9))
+        assert not (params.jitter.any() or params.grayscale.any() or params.blur.any())
+        result = aug.apply(images, params)
+        torch.testing.assert_close(result, reference_batch(images, params, 32), atol=1e-5, rtol=0)
+    areas = weak(32).sample(1000, 32, 32, generator(10))
+    assert (areas.height * areas.width).min() >= 0.5 * 32 * 32 * 0.9
+
+
+def test_same_seed_same_views_and_uint8_equals_float():
+    images = (random_images(n=8, height=32, width=32) * 255).round().to(torch.uint8)
+    aug = simclr(32)
+    first = aug(images, generator(11))
+    assert torch.equal(first, aug(images, generator(11)))
+    assert torch.equal(first, aug(images.float() / 255, generator(11)))
+    assert not torch.equal(first, aug(images, generator(12)))
+
+
+def test_global_seed_is_used_without_a_generator():
+    images = random_images(n=4, height=32, width=32)
+    torch.manual_seed(13)
+    first = simclr(32)(images)
+    torch.manual_seed(13)
+    assert torch.equal(first, simclr(32)(images))
+
+
+def test_output_dtype_range_shape_and_device():
+    images = torch.randint(0, 256, (5, 3, 40, 30), dtype=torch.uint8)
+    out = simclr(20)(images, generator(14))
+    assert out.shape == (5, 3, 20, 20) and out.dtype == torch.float32 and out.device == images.device
+    assert out.min() >= 0 and out.max() <= 1
+    gray = simclr(20)(images[:, :1], generator(14))
+    assert gray.shape == (5, 1, 20, 20)
+
+
+def test_input_is_not_modified():
+    images = random_images(n=4, height=16, width=16)
+    copy = images.clone()
+    simclr(16, jitter_p=1.0, grayscale_p=1.0, blur_p=1.0)(images, generator(15))
+    assert torch.equal(images, copy)
+
+
+def test_two_views_are_independent_and_reproducible():
+    images = torch.randint(0, 256, (6, 3, 32, 32), dtype=torch.uint8)
+    view1, view2 = two_views(images, simclr(32), generator(16))
+    assert view1.shape == view2.shape == (6, 3, 32, 32)
+    assert bool(((view1 - view2).flatten(1).abs().amax(dim=1) > 1e-3).all())
+    again1, again2 = two_views(images, simclr(32), generator(16))
+    assert torch.equal(view1, again1) and torch.equal(view2, again2)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_cpu_and_gpu_give_the_same_views():
+    images = torch.randint(0, 256, (64, 3, 32, 32), dtype=torch.uint8)
+    aug = simclr(32)
+    on_cpu = aug(images, generator(17))
+    on_gpu = aug(images.cuda(), generator(17))
+    assert on_gpu.device.type == "cuda" and on_gpu.dtype == torch.float32
+    torch.testing.assert_close(on_gpu.cpu(), on_cpu, atol=1e-4, rtol=0)
+
+
+# --------------------------------------------------------------------------- presets, repr, errors
+
+
+@pytest.mark.parametrize("size, kernel", [(8, 3), (32, 3), (64, 7), (96, 9), (224, 23)])
+def test_default_blur_kernel_is_odd_and_about_a_tenth_of_the_size(size, kernel):
+    assert simclr(size).kernel_size == kernel
+
+
+def test_simclr_jitter_strength_and_overrides():
+    aug = simclr(32, jitter_strength=0.5, hue=0.05)
+    assert (aug.brightness, aug.contrast, aug.saturation, aug.hue) == (0.4, 0.4, 0.4, 0.05)
+    assert dataclasses.replace(aug, blur_p=0.0).blur_p == 0.0
+
+
+def test_repr_lists_the_ops():
+    text = repr(simclr(32))
+    assert text.splitlines()[0] == "SimCLRAugment(size=32)"
+    for words in ["scale=(0.08, 1.0)", "flip", "p=0.5", "brightness=0.8", "hue=0.2", "grayscale", "kernel=3"]:
+        assert words in text
+    assert repr(crop_only(32)).count("off") == 3
+
+
+@pytest.mark.parametrize(
+    "arguments, message",
+    [
+        ({"size": 0}, r"size must be an integer >= 1, got 0"),
+        ({"scale": (0.5, 0.2)}, r"scale must be a pair \(lo, hi\) with 0 < lo <= hi <= 1, got \(0.5, 0.2\)"),
+        ({"scale": (0.0, 1.0)}, r"scale .* 0 < lo"),
+        ({"scale": (0.5, 1.5)}, r"scale .* hi <= 1"),
+        ({"ratio": (-1.0, 2.0)}, r"ratio .* 0 < lo <= hi"),
+        ({"ratio": 0.5}, r"ratio must be a pair"),
+        ({"flip_p": 1.5}, r"flip_p must be a number in \[0, 1\], got 1.5"),
+        ({"jitter_p": -0.1}, r"jitter_p must be a number in \[0, 1\]"),
+        ({"grayscale_p": 2}, r"grayscale_p"),
+        ({"blur_p": "half"}, r"blur_p .* got 'half'"),
+        ({"brightness": -0.1}, r"brightness must be a number in \[0, inf\), got -0.1"),
+        ({"saturation": -1.0}, r"saturation"),
+        ({"hue": 0.6}, r"hue must be a number in \[0, 0.5\], got 0.6"),
+        ({"jitter_strength": -1.0}, r"jitter_strength"),
+        ({"blur_sigma": (0.0, 1.0)}, r"blur_sigma .* 0 < lo <= hi"),
+        ({"blur_kernel": 4}, r"blur_kernel must be an odd integer in \[1, 63\] for size 32 .*, got 4"),
+        ({"blur_kernel": 65}, r"blur_kernel must be an odd integer"),
+    ],
+)
+def test_bad_arguments_are_refused_with_the_name_value_and_range(arguments, message):
+    arguments = {"size": 32, **arguments}
+    with pytest.raises(ValueError, match=message):
+        simclr(**arguments)
+
+
+def test_bad_images_and_params_are_refused():
+    aug = simclr(16)
+    with pytest.raises(ValueError, match=r"\(N, C, H, W\) with C = 3 \(RGB\) or 1"):
+        aug(torch.rand(2, 4, 16, 16))
+    with pytest.raises(ValueError, match=r"\(N, C, H, W\)"):
+        aug(torch.rand(3, 16, 16))
+    params = aug.sample(2, 32, 32, generator())
+    with pytest.raises(ValueError, match="params are for 2 images but the batch has 3"):
+        aug.apply(torch.rand(3, 3, 32, 32), params)
+    big = dataclasses.replace(params, top=torch.tensor([0, 20]), height=torch.tensor([32, 32]))
+    with pytest.raises(ValueError, match="outside the 32 x 32 images"):
+        aug.apply(torch.rand(2, 3, 32, 32), big)
+    with pytest.raises(ValueError, match="n must be an integer >= 0"):
+        aug.sample(-1, 32, 32)

@@ -1,0 +1,49 @@
+import math
+
+import pytest
+import torch
+
+from clkit import augment, losses, methods, models
+
+
+def simclr(**kwargs):
+    return methods.SimCLR(models.encoder("small_cnn", width=4), augment.simclr(32), projection_dim=8, **kwargs)
+
+
+def test_simclr_loss_is_nt_xent_of_its_own_projections():
+    torch.manual_seed(0)
+    method = simclr(temperature=0.2)
+    images = torch.randint(0, 256, (6, 3, 32, 32), dtype=torch.uint8)
+    torch.manual_seed(1)
+    loss, logs = method.loss(methods.Batch(images))
+    torch.manual_seed(1)
+    v1, v2 = augment.two_views(images, method.augment)
+    z1, z2 = method.head(method.backbone(torch.cat([v1, v2]))).chunk(2)
+    torch.testing.assert_close(loss, losses.nt_xent(z1, z2, 0.2))
+    assert set(logs) == {"contrastive_acc", "temperature"}
+    assert logs["temperature"].item() == pytest.approx(0.2)
+
+
+def test_embed_gives_backbone_features_and_project_gives_z():
+    method = simclr().eval()
+    images = torch.randint(0, 256, (5, 3, 32, 32), dtype=torch.uint8)
+    assert method.embed(images).shape == (5, 32)
+    assert method.project(images).shape == (5, 8)
+
+
+def test_learned_temperature_is_a_parameter_clamped_at_the_max_logit_scale():
+    method = simclr(temperature=0.07, learn_temperature=True)
+    assert any(p is method.log_logit_scale for p in method.parameters())
+    with torch.no_grad():
+        method.log_logit_scale.fill_(math.log(1000))
+    assert method.temperature.item() == pytest.approx(0.01)
+    assert "log_logit_scale" not in dict(simclr().named_parameters())
+
+
+def test_supervised_needs_labels():
+    method = methods.Supervised(models.encoder("small_cnn", width=4), augment.simclr(32), num_classes=3)
+    images = torch.randint(0, 256, (4, 3, 32, 32), dtype=torch.uint8)
+    loss, logs = method.loss(methods.Batch(images, torch.tensor([0, 1, 2, 0])))
+    assert loss.item() == pytest.approx(math.log(3), abs=0.5) and "train_acc" in logs
+    with pytest.raises(ValueError, match="needs labels"):
+        method.loss(methods.Batch(images))

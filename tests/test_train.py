@@ -1,0 +1,112 @@
+"""The training loop: seeding, checkpoint/resume, the NaN guard, the history."""
+
+import json
+import math
+
+import pytest
+import torch
+
+from clkit import augment, data, methods, models, train
+
+
+@pytest.fixture(scope="module")
+def tiny():
+    return data.load("shapes", "train").take(192, seed=0)
+
+
+def simclr(seed=0):
+    train.seed_everything(seed)
+    return methods.SimCLR(models.encoder("small_cnn", width=4), augment.simclr(32), projection_dim=16)
+
+
+def weights(method):
+    return torch.cat([p.detach().flatten() for p in method.state_dict().values() if p.is_floating_point()])
+
+
+def test_same_seed_gives_the_same_weights(tiny):
+    a, b = simclr(), simclr()
+    ha = train.fit(a, tiny, epochs=2, batch_size=64, progress=False)
+    hb = train.fit(b, tiny, epochs=2, batch_size=64, progress=False)
+    torch.testing.assert_close(weights(a), weights(b), rtol=0, atol=0)
+    assert ha.steps == hb.steps
+    c = simclr()
+    train.fit(c, tiny, epochs=2, batch_size=64, seed=1, progress=False)
+    assert not torch.equal(weights(a), weights(c))
+
+
+class StopAfter:
+    def __init__(self, epoch):
+        self.epoch = epoch
+
+    def __call__(self, record):
+        if record["epoch"] == self.epoch:
+            raise KeyboardInterrupt
+
+
+def test_resume_continues_to_the_same_weights(tiny, tmp_path, capsys):
+    straight = simclr()
+    full = train.fit(straight, tiny, epochs=3, batch_size=64, progress=False)
+
+    interrupted = simclr()
+    partial = train.fit(interrupted, tiny, epochs=3, batch_size=64, out=tmp_path, callbacks=[StopAfter(2)],
+                        progress=False)
+    assert partial.interrupted and "resume" in capsys.readouterr().out
+    assert (tmp_path / "checkpoint.pt").exists() and (tmp_path / "history.json").exists()
+
+    resumed = simclr(seed=123)  # different initial weights: everything must come from the checkpoint
+    history = train.fit(resumed, tiny, epochs=3, batch_size=64, out=tmp_path, progress=False)
+    torch.testing.assert_close(weights(resumed), weights(straight), rtol=0, atol=0)
+    assert history["epoch"] == [1, 2, 3] and history.steps == full.steps
+    assert json.loads((tmp_path / "history.json").read_text())["epochs"][-1]["epoch"] == 3
+
+
+def test_resume_refuses_a_checkpoint_from_other_settings(tiny, tmp_path):
+    train.fit(simclr(), tiny, epochs=1, batch_size=64, out=tmp_path, progress=False)
+    with pytest.raises(ValueError, match="batch_size: 64 → 32"):
+        train.fit(simclr(), tiny, epochs=1, batch_size=32, out=tmp_path, progress=False)
+    train.fit(simclr(), tiny, epochs=1, batch_size=32, out=tmp_path, resume=False, progress=False)
+
+
+class TurnsNaN(methods.SimCLR):
+    def loss(self, batch):
+        loss, logs = super().loss(batch)
+        return (loss * math.nan if self.calls >= 4 else loss), logs
+
+    calls = 0
+
+    def on_step_end(self, progress):
+        self.calls += 1
+
+
+def test_a_nan_loss_stops_the_run_and_keeps_the_last_checkpoint(tiny, tmp_path):
+    train.seed_everything(0)
+    method = TurnsNaN(models.encoder("small_cnn", width=4), augment.simclr(32), projection_dim=16)
+    with pytest.raises(FloatingPointError, match="became nan at epoch 2, step 5"):
+        train.fit(method, tiny, epochs=3, batch_size=48, out=tmp_path, progress=False)
+    saved = torch.load(tmp_path / "checkpoint.pt", weights_only=True)
+    assert saved["epoch"] == 1
+    assert all(torch.isfinite(v).all() for v in saved["method"].values() if v.is_floating_point())
+
+
+def test_history_records_knn_from_epoch_zero_and_the_loss_falls(tiny):
+    test = data.load("shapes", "test").take(100)
+    history = train.fit(simclr(), tiny, epochs=4, batch_size=64, lr=3e-3, monitor=(tiny, test), monitor_every=2,
+                        progress=False)
+    assert [r["epoch"] for r in history.epochs] == [0, 1, 2, 3, 4]
+    assert [r["epoch"] for r in history.epochs if "knn" in r] == [0, 2, 4]
+    assert all(0 <= v <= 1 for v in history["knn"])
+    assert len(history.steps) == 4 * 3
+    assert history["loss"][-1] < history["loss"][0] < math.log(2 * 64 - 1) + 0.05
+    assert set(history.epochs[-1]) >= {"loss", "contrastive_acc", "temperature", "lr", "seconds", "images_per_s"}
+
+
+def test_bad_settings_are_refused(tiny):
+    with pytest.raises(ValueError, match="batch_size must be between 1 and the dataset size 192"):
+        train.fit(simclr(), tiny, batch_size=1000, progress=False)
+    with pytest.raises(ValueError, match="adamw, sgd"):
+        train.fit(simclr(), tiny, batch_size=64, optimizer="lars", progress=False)
+    with pytest.raises(ValueError, match="no CUDA GPU"):
+        if not torch.cuda.is_available():
+            train.resolve_device("cuda")
+        else:
+            raise ValueError("no CUDA GPU (skipped: a GPU is present)")
