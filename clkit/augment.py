@@ -55,6 +55,7 @@ __all__ = [
     "adjust_hue",
     "adjust_saturation",
     "crop_only",
+    "each_op",
     "gaussian_blur",
     "gaussian_kernels",
     "simclr",
@@ -225,13 +226,12 @@ def _grayscale(images: Tensor) -> Tensor:
         return images
     r, g, b = images.unbind(dim=1)
     wr, wg, wb = GRAY_WEIGHTS
-    return (wr * r + wg * g + wb * b).unsqueeze(1)
+    return (r * wr).add_(g, alpha=wg).add_(b, alpha=wb).unsqueeze(1)
 
 
 def _blend(images: Tensor, other: Tensor, factor: Tensor) -> Tensor:
     """clamp(factor * images + (1 - factor) * other, 0, 1) with factor: (N,) per image."""
-    f = factor.view(-1, 1, 1, 1)
-    return (f * images + (1 - f) * other).clamp_(0, 1)
+    return torch.lerp(other, images, factor.view(-1, 1, 1, 1)).clamp_(0, 1)
 
 
 def adjust_brightness(images: Tensor, factor: Tensor) -> Tensor:
@@ -254,11 +254,11 @@ def adjust_hue(images: Tensor, shift: Tensor) -> Tensor:
     """Rotate the hue of RGB images by ``shift`` turns, keeping HSV saturation and value.
 
     images: (N, 3, H, W) float in [0, 1]; shift: (N,) in [-0.5, 0.5]. 1-channel images are
-    returned unchanged. A pixel with channel maximum v and chroma c = v - min has hue h
-    (in sixths of a turn) (g - b) / c, 2 + (b - r) / c or 4 + (r - g) / c, depending on
-    which channel is the largest. After the shift, each channel is rebuilt as
-    v - c * clamp(min(k, 4 - k), 0, 1) with k = (n + h) mod 6 and n = 5, 3, 1 for R, G, B.
-    (Arithmetic masks instead of ``torch.where`` and in-place steps keep it fast on the CPU.)
+    returned unchanged. Hue h is measured in sixths of a turn (red 0, green 2, blue 4). A
+    pixel with largest channel v and chroma c = v - min has h = (g - b) / c, 2 + (b - r) / c
+    or 4 + (r - g) / c, depending on which channel is the largest. After the shift, each
+    channel is rebuilt from d, the distance around the circle from h to the channel's own
+    hue: v - c * clamp(d - 1, 0, 1) (full within one sixth of its hue, v - c from two on).
     """
     if images.shape[1] == 1:
         return images
@@ -268,12 +268,15 @@ def adjust_hue(images: Tensor, shift: Tensor) -> Tensor:
     red_max = value == r  # ties go to red, then green, as in torchvision and Pillow
     green_max = (value == g) & ~red_max
     blue_max = ~(red_max | green_max)
-    hue = red_max * (g - b) + green_max * (b - r + 2 * chroma) + blue_max * (r - g + 4 * chroma)
+    hue = (g - b).mul_(red_max)  # hue times chroma, sector by sector
+    hue += (b - r).add_(chroma, alpha=2).mul_(green_max)
+    hue += (r - g).add_(chroma, alpha=4).mul_(blue_max)
     hue.div_(chroma + (chroma == 0)).add_(6 * shift.view(-1, 1, 1))  # gray pixels (c = 0): any hue
-    n = torch.tensor([5.0, 3.0, 1.0], dtype=images.dtype, device=images.device).view(1, 3, 1, 1)
-    k = hue.unsqueeze(1) + n  # (N, 3, H, W)
-    k.sub_(k.div(6).floor_().mul_(6))  # k mod 6
-    ramp = torch.minimum(k, 4 - k).clamp_(0, 1)
+    hue.sub_(torch.floor(hue / 6).mul_(6))  # into [0, 6)
+    own_hue = torch.tensor([0.0, 2.0, 4.0], dtype=images.dtype, device=images.device).view(1, 3, 1, 1)
+    distance = (hue.unsqueeze(1) - own_hue).abs_()  # (N, 3, H, W), in [0, 6)
+    distance = torch.minimum(distance, 6 - distance, out=distance)  # around the circle: [0, 3]
+    ramp = distance.sub_(1).clamp_(0, 1)
     return ramp.mul_(-chroma.unsqueeze(1)).add_(value.unsqueeze(1))
 
 
@@ -560,6 +563,32 @@ def crop_only(
 def weak(size: int) -> SimCLRAugment:
     """A gentle crop (at least half the image) and horizontal flip, no colour ops."""
     return crop_only(size, scale=(0.5, 1.0))
+
+
+def each_op(size: int) -> dict[str, SimCLRAugment]:
+    """The SimCLR recipe taken apart: one recipe per op with every other op switched off.
+
+    Keys: ``"crop"``, ``"flip"``, ``"colour jitter"``, ``"grayscale"``, ``"blur"``, ``"all (SimCLR)"``.
+    The single ops are always applied (p = 1; the flip at p = 0.5 so both orientations show;
+    the crop with the recipe's scale and ratio).
+    """
+    off = {
+        "scale": (1.0, 1.0),
+        "ratio": (1.0, 1.0),
+        "flip_p": 0.0,
+        "jitter_p": 0.0,
+        "grayscale_p": 0.0,
+        "blur_p": 0.0,
+    }
+    recipe = simclr(size)
+    return {
+        "crop": SimCLRAugment(size, **{**off, "scale": recipe.scale, "ratio": recipe.ratio}),
+        "flip": SimCLRAugment(size, **{**off, "flip_p": 0.5}),
+        "colour jitter": SimCLRAugment(size, **{**off, "jitter_p": 1.0}),
+        "grayscale": SimCLRAugment(size, **{**off, "grayscale_p": 1.0}),
+        "blur": SimCLRAugment(size, **{**off, "blur_p": 1.0}),
+        "all (SimCLR)": recipe,
+    }
 
 
 def two_views(

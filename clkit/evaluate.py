@@ -271,3 +271,40 @@ def contrastive_accuracy(z1: Tensor, z2: Tensor) -> Tensor:
     sim = (z @ z.T).fill_diagonal_(float("-inf"))
     partner = torch.cat([torch.arange(n, 2 * n), torch.arange(n)]).to(z.device)
     return (sim.argmax(dim=1) == partner).float().mean()
+
+
+def report(
+    features: dict[str, tuple[Tensor, Tensor]],
+    train_y: Tensor,
+    test_y: Tensor,
+    k: int = 20,
+    shots: int = 5,
+) -> dict[str, dict[str, float]]:
+    """kNN, linear-probe and few-shot accuracy for several feature sets on the same split.
+
+    Args:
+        features: name → (train features (N, D), test features (M, D)), e.g. raw pixels,
+            a random-init encoder, a trained encoder's h and z.
+        train_y, test_y: (N,) and (M,) labels.
+    Returns:
+        name → {"knn": …, "linear": …, f"{shots}-shot": …}, accuracies in [0, 1].
+    """
+    return {
+        name: {
+            "knn": knn_accuracy(tr, train_y, te, test_y, k=k),
+            "linear": linear_probe(tr, train_y, te, test_y),
+            f"{shots}-shot": few_shot(tr, train_y, te, test_y, shots=shots),
+        }
+        for name, (tr, te) in features.items()
+    }
+
+
+def format_table(results: dict[str, dict[str, float]], percent: bool = True) -> str:
+    """A plain-text table of :func:`report`'s results, one row per feature set."""
+    columns = list(next(iter(results.values())))
+    width = max(len(name) for name in results)
+    lines = [" " * width + "".join(f"{c:>10}" for c in columns)]
+    for name, row in results.items():
+        cells = "".join(f"{100 * row[c]:>9.1f}%" if percent else f"{row[c]:>10.3f}" for c in columns)
+        lines.append(f"{name:<{width}}{cells}")
+    return "\n".join(lines)

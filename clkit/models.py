@@ -42,10 +42,11 @@ def _conv_block(c_in: int, c_out: int) -> nn.Sequential:
     )
 
 
-def small_cnn(in_channels: int = 3, width: int = 32) -> Encoder:
+def small_cnn(in_channels: int = 3, width: int = 16) -> Encoder:
     """A four-stage CNN for fast CPU runs: widths w, 2w, 4w, 8w, each conv-BN-ReLU then 2× pooling.
 
-    With ``width=32`` on 32×32 images: about 0.4 M parameters, features of width 256.
+    With the default ``width=16``: about 0.1 M parameters and features of width 128, fast enough
+    to train SimCLR on a laptop CPU in minutes (``width=32``: 0.4 M parameters, width 256, ~3× slower).
     """
     widths = [width, 2 * width, 4 * width, 8 * width]
     layers: list[nn.Module] = []

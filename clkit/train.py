@@ -237,6 +237,8 @@ def _train_epoch(method, images, labels, opt, schedule, batch_size, seed, epoch,
     order = torch.randperm(len(images), generator=torch.Generator().manual_seed(_epoch_seed(seed, epoch)))
     order = order.to(device)
     method.train()
+    if bar is not None:
+        bar.set_description(f"epoch {epoch}")
     sums: dict[str, float] = {}
     started = time.perf_counter()
     for i in range(epoch_steps):
@@ -263,7 +265,6 @@ def _train_epoch(method, images, labels, opt, schedule, batch_size, seed, epoch,
             sums[key] = sums.get(key, 0.0) + float(v)
         if bar is not None:
             bar.update(1)
-            bar.set_description(f"epoch {epoch}")
     seconds = time.perf_counter() - started
     record = {"epoch": epoch, **{k: v / epoch_steps for k, v in sums.items()}}
     record.update(lr=schedule.get_last_lr()[0], seconds=seconds, images_per_s=epoch_steps * batch_size / seconds)

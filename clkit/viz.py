@@ -178,3 +178,25 @@ def softmax_over_negatives(
     axes[0].set_ylabel("softmax weight")
     fig.tight_layout()
     return fig
+
+
+def loss_vs_temperature(z1: Tensor, z2: Tensor, temperatures: Sequence[float]) -> Figure:
+    """NT-Xent of one fixed batch of embeddings across τ, with the collapsed batch's log(2N − 1) for reference.
+
+    Args:
+        z1, z2: (N, D) embeddings of the two views, row-aligned.
+    """
+    from clkit.losses import collapsed_nt_xent, nt_xent
+
+    values = [nt_xent(z1, z2, tau).item() for tau in temperatures]
+    fig = Figure(figsize=(5.5, 3.4))
+    ax = fig.subplots()
+    ax.plot(temperatures, values, marker="o", ms=3, label="this batch")
+    ax.axhline(collapsed_nt_xent(len(z1)), color="grey", ls="--", lw=1, label="collapsed batch: log(2N − 1)")
+    ax.set_xscale("log")
+    ax.set_xlabel("temperature τ")
+    ax.set_ylabel("NT-Xent")
+    ax.legend(fontsize=8)
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    return fig

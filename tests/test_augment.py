@@ -333,6 +333,25 @@ def test_crop_only_and_weak_change_no_colours():
     assert (areas.height * areas.width).min() >= 0.5 * 32 * 32 * 0.9
 
 
+def test_each_op_switches_on_one_op_at_a_time():
+    recipes = augment.each_op(32)
+    assert list(recipes) == ["crop", "flip", "colour jitter", "grayscale", "blur", "all (SimCLR)"]
+    flags = {}
+    for name, aug in recipes.items():
+        params = aug.sample(200, 32, 32, generator(18))
+        cropped = (params.height * params.width < 32 * 32).any()
+        flags[name] = {
+            "crop": bool(cropped),
+            "flip": bool(params.flip.any()),
+            "colour jitter": bool(params.jitter.any()),
+            "grayscale": bool(params.grayscale.any()),
+            "blur": bool(params.blur.any()),
+        }
+    for name in ["crop", "flip", "colour jitter", "grayscale", "blur"]:
+        assert flags[name] == {op: op == name for op in flags[name]}
+    assert all(flags["all (SimCLR)"].values())
+
+
 def test_same_seed_same_views_and_uint8_equals_float():
     images = (random_images(n=8, height=32, width=32) * 255).round().to(torch.uint8)
     aug = simclr(32)

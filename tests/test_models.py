@@ -4,7 +4,7 @@ import torch
 from clkit import models
 
 
-@pytest.mark.parametrize("name, dim", [("small_cnn", 256), ("resnet18", 512)])
+@pytest.mark.parametrize("name, dim", [("small_cnn", 128), ("resnet18", 512)])
 def test_encoders_map_images_to_features_of_their_declared_width(name, dim):
     enc = models.encoder(name)
     assert enc.dim == dim
