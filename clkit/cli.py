@@ -5,19 +5,28 @@
 trains with :func:`clkit.train.fit` (progress bar, a checkpoint and ``history.json`` in
 ``--out``, resumed when the folder already holds a run), then prints the kNN accuracy of
 the trained encoder beside two baselines: raw pixels and the same encoder at random init.
+
+    clkit sweep --param temperature --values 0.05,0.1,0.2,0.5,1.0 --out runs/temperature.json
+
+trains one SimCLR model per value with :func:`clkit.sweep.sweep`, everything else fixed (the
+sizes of ``--scale``, default ``$CLKIT_SCALE``, overridden by any option given), writes the
+results as JSON and CSV after every value, and prints the table.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
+import shlex
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
 import torch
 
-from clkit import augment, data, evaluate, methods, models, train
+from clkit import augment, data, evaluate, methods, models, scale, train
+from clkit import sweep as sweep_lib
 
 
 def build_method(
@@ -95,6 +104,32 @@ def _train(args: argparse.Namespace) -> int:
     return 0
 
 
+def _values(text: str) -> list[float]:
+    try:
+        return [float(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--values must be numbers separated by commas, e.g. 0.1,0.5; got {text!r}")
+
+
+def _sweep(args: argparse.Namespace) -> int:
+    settings = sweep_lib.preset(args.scale)
+    names = {f.name for f in dataclasses.fields(sweep_lib.SweepSettings)}
+    given = {k: v for k, v in vars(args).items() if k in names and v is not None}
+    if args.param in given:
+        raise ValueError(f"--{args.param.replace('_', '-')} is the swept setting: give its values with --values")
+    settings.update(given)
+    settings.pop(args.param, None)
+    results = sweep_lib.sweep(
+        args.param, args.values, out=args.out, resume=not args.restart, device=args.device,
+        checkpoints=args.checkpoints, command="clkit " + shlex.join(args.argv), **settings,
+    )
+    print(sweep_lib.format_table(results))
+    print(f"{len(results['runs'])} of {len(results['values'])} values done in {results['wall_s'] / 60:.1f} min of "
+          f"training on {results['environment']['device_name']}; results in {args.out} and "
+          f"{Path(args.out).with_suffix('.csv')}")
+    return 0 if results["complete"] else 130
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="clkit", description="The contrastive learning kit.")
     commands = p.add_subparsers(dest="command", required=True)
@@ -118,11 +153,41 @@ def parser() -> argparse.ArgumentParser:
     t.add_argument("--download", action="store_true", help="download a real dataset if it is missing")
     t.add_argument("--out", required=True, help="folder for checkpoint.pt, history.json and summary.json")
     t.set_defaults(run=_train)
+
+    s = commands.add_parser("sweep", help="train one model per value of a setting and record what each learned")
+    s.add_argument("--param", required=True, choices=sweep_lib.SWEEPABLE, help="the setting to vary")
+    s.add_argument("--values", required=True, type=_values, help="comma-separated values, e.g. 0.05,0.1,0.2")
+    s.add_argument("--scale", default=None, choices=scale.SCALES,
+                   help="sizes to start from (default: $CLKIT_SCALE, else laptop on a CPU, full on a GPU)")
+    s.add_argument("--dataset", choices=data.DATASETS)
+    s.add_argument("--encoder", choices=sorted(models.ENCODERS))
+    s.add_argument("--n-train", type=int, help="training images (class-balanced subset; 0: all)")
+    s.add_argument("--n-test", type=int, help="test images (0: all)")
+    s.add_argument("--epochs", type=int)
+    s.add_argument("--batch-size", type=int)
+    s.add_argument("--lr", type=float)
+    s.add_argument("--optimizer", choices=train.OPTIMIZERS)
+    s.add_argument("--weight-decay", type=float)
+    s.add_argument("--temperature", type=float, help="τ, when another setting is swept")
+    s.add_argument("--learn-temperature", action="store_true", default=None,
+                   help="learn τ as a logit scale (CLIP), starting from the swept or given τ")
+    s.add_argument("--projection-dim", type=int)
+    s.add_argument("--knn-k", type=int)
+    s.add_argument("--monitor-every", type=int)
+    s.add_argument("--heldout-images", type=int)
+    s.add_argument("--seed", type=int)
+    s.add_argument("--device", default="auto")
+    s.add_argument("--checkpoints", default=None, help="folder for each value's checkpoint (resume mid-run)")
+    s.add_argument("--restart", action="store_true", help="start over instead of skipping values already in --out")
+    s.add_argument("--out", required=True, help="JSON file for the results (a CSV table is written beside it)")
+    s.set_defaults(run=_sweep)
     return p
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
     args = parser().parse_args(argv)
+    args.argv = argv
     try:
         return args.run(args)
     except (ValueError, FileNotFoundError) as error:

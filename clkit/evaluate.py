@@ -308,3 +308,244 @@ def format_table(results: dict[str, dict[str, float]], percent: bool = True) -> 
         cells = "".join(f"{100 * row[c]:>9.1f}%" if percent else f"{row[c]:>10.3f}" for c in columns)
         lines.append(f"{name:<{width}}{cells}")
     return "\n".join(lines)
+
+
+# --- geometry ---
+# Neighbour search, the audit of the space (its closest and farthest pairs), the covariance
+# spectrum and per-dimension spread behind the collapse dashboard, and the alignment/uniformity
+# measure tracked over training. Used by notebook 05 (embedding geometry).
+
+from collections.abc import Callable
+from typing import NamedTuple
+
+
+class Neighbours(NamedTuple):
+    """Each query's k nearest bank points, most similar first.
+
+    Attributes:
+        indices: (M, k) int64, rows of the bank.
+        similarities: (M, k) float32 cosine similarities, descending along each row.
+    """
+
+    indices: Tensor
+    similarities: Tensor
+
+
+@torch.no_grad()
+def nearest_neighbours(queries: Tensor, bank: Tensor | None = None, k: int = 8, chunk_size: int = 1024) -> Neighbours:
+    """The k most cosine-similar bank points of every query, exactly (a chunked matrix product).
+
+    Args:
+        queries: (M, D) features.
+        bank: (N, D) features to search; ``None`` searches ``queries`` among themselves and leaves
+            each point out of its own list (pass the same tensor as ``bank`` to keep it).
+        k: neighbours per query, at most the number of candidates.
+    Returns:
+        :class:`Neighbours` with (M, k) ``indices`` and ``similarities``.
+    """
+    exclude_self = bank is None
+    bank = queries if bank is None else bank
+    if queries.ndim != 2 or bank.ndim != 2 or queries.shape[1] != bank.shape[1]:
+        raise ValueError(
+            f"queries and bank must be (M, D) and (N, D) with the same D, got {tuple(queries.shape)} "
+            f"and {tuple(bank.shape)}"
+        )
+    candidates = len(bank) - int(exclude_self)
+    if not 1 <= k <= candidates:
+        raise ValueError(f"k must be between 1 and the number of candidates ({candidates}), got {k}")
+    b = F.normalize(bank.float(), dim=1)
+    indices, similarities = [], []
+    for start in range(0, len(queries), chunk_size):
+        q = F.normalize(queries[start : start + chunk_size].float().to(b.device), dim=1)
+        sim = q @ b.T
+        if exclude_self:
+            rows = torch.arange(len(q), device=sim.device)
+            sim[rows, rows + start] = float("-inf")
+        s, i = sim.topk(k, dim=1)
+        indices.append(i.cpu())
+        similarities.append(s.cpu())
+    return Neighbours(torch.cat(indices), torch.cat(similarities))
+
+
+class Pairs(NamedTuple):
+    """Pairs of points (i, j), i < j, with their cosine similarity, in the order they were asked for.
+
+    Attributes:
+        pairs: (K, 2) int64 row indices.
+        similarities: (K,) float32 cosine similarities.
+    """
+
+    pairs: Tensor
+    similarities: Tensor
+
+
+@torch.no_grad()
+def extreme_pairs(
+    z: Tensor,
+    labels: Tensor,
+    k: int = 8,
+    same_class: bool = False,
+    most_similar: bool = True,
+    chunk_size: int = 1024,
+) -> Pairs:
+    """The k most (or least) cosine-similar pairs among pairs of the same (or of different) classes.
+
+    Every unordered pair i < j is considered once; the search runs over row chunks, so the
+    N × N similarity matrix is never held whole. Fewer than k pairs come back when fewer exist.
+
+    Args:
+        z: (N, D) features; labels: (N,) int class labels.
+        same_class: pairs within a class (True) or across classes (False).
+        most_similar: the highest similarities first (True) or the lowest first (False).
+    Returns:
+        :class:`Pairs`, sorted from the most extreme pair.
+    """
+    if z.ndim != 2 or len(z) != len(labels):
+        raise ValueError(f"z must be (N, D) with one label per row, got {tuple(z.shape)} and {len(labels)} labels")
+    if k < 1:
+        raise ValueError(f"k must be at least 1, got {k}")
+    x = F.normalize(z.float(), dim=1)
+    y = labels.to(x.device)
+    sign = 1.0 if most_similar else -1.0
+    best_scores, best_pairs = [], []
+    columns = torch.arange(len(x), device=x.device)
+    for start in range(0, len(x), chunk_size):
+        rows = columns[start : start + chunk_size]
+        score = sign * (x[rows] @ x.T)
+        valid = (columns[None, :] > rows[:, None]) & ((y[rows][:, None] == y[None, :]) == same_class)
+        score = score.masked_fill(~valid, float("-inf"))
+        top, flat = score.flatten().topk(min(k, score.numel()))
+        keep = top > float("-inf")
+        best_scores.append(top[keep])
+        best_pairs.append(torch.stack([rows[flat[keep] // len(x)], flat[keep] % len(x)], dim=1))
+    scores, pairs = torch.cat(best_scores), torch.cat(best_pairs)
+    order = scores.argsort(descending=True)[:k]
+    return Pairs(pairs[order].cpu(), (sign * scores[order]).cpu())
+
+
+def cross_class_pairs(z: Tensor, labels: Tensor, k: int = 8) -> Pairs:
+    """The k most similar pairs of points from different classes: candidate false negatives.
+
+    A contrastive loss pushes every other image away, including the ones that look alike; the
+    pairs it failed to push apart are where the space disagrees with the labels (or the labels
+    with the images). (N, D) features, (N,) labels → :class:`Pairs`, most similar first.
+    """
+    return extreme_pairs(z, labels, k, same_class=False, most_similar=True)
+
+
+def within_class_pairs(z: Tensor, labels: Tensor, k: int = 8) -> Pairs:
+    """The k least similar pairs of points from the same class: what the space splits apart.
+
+    (N, D) features, (N,) labels → :class:`Pairs`, least similar first.
+    """
+    return extreme_pairs(z, labels, k, same_class=True, most_similar=False)
+
+
+def covariance_spectrum(z: Tensor, normalize: bool = True) -> Tensor:
+    r"""Eigenvalues of the embeddings' covariance matrix, largest first (Jing et al. 2022's collapse plot).
+
+    With X the centred (N, D) matrix of embeddings (ℓ2-normalised first when ``normalize``), the
+    covariance C = XᵀX / (N − 1) has eigenvalues λ_k = σ_k² / (N − 1), σ the singular values of X.
+    Dimensional collapse shows as a tail of λ_k near zero; after normalisation Σλ_k = 1 − ‖mean‖² ≤ 1,
+    so spectra of different runs share one scale.
+
+    Returns:
+        (min(N, D),) float32.
+    """
+    if z.ndim != 2 or len(z) < 2:
+        raise ValueError(f"the covariance needs (N, D) embeddings with N ≥ 2, got {tuple(z.shape)}")
+    x = F.normalize(z.double(), dim=1) if normalize else z.double()
+    return (singular_values(x).double() ** 2 / (len(x) - 1)).float()
+
+
+def per_dimension_std(z: Tensor) -> Tensor:
+    """Standard deviation of each dimension of the ℓ2-normalised embeddings, (N, D) → (D,).
+
+    Isotropic embeddings give about 1/√D in every dimension; a collapsed output gives 0
+    (SimSiam, Chen & He 2021, watch this to catch collapse).
+    """
+    return F.normalize(z.float(), dim=1).std(dim=0)
+
+
+def collapse_metrics(h: Tensor, z: Tensor) -> dict[str, float]:
+    """Numbers of the collapse dashboard for backbone features h (N, D_h) and projections z (N, D_z).
+
+    Returns:
+        ``rankme_h``, ``rankme_z``: :func:`effective_rank` (1 … D); ``std_z·√D``: the mean of
+        :func:`per_dimension_std` of z times √D_z (about 1 when z spreads over the sphere, 0 when
+        collapsed); ``uniformity_z``: :func:`uniformity` of z.
+    """
+    return {
+        "rankme_h": effective_rank(h),
+        "rankme_z": effective_rank(z),
+        "std_z·√D": float(per_dimension_std(z).mean()) * math.sqrt(z.shape[1]),
+        "uniformity_z": float(uniformity(z)),
+    }
+
+
+class _Projection(nn.Module):
+    """Wraps a method so that :func:`embed` runs its ``project`` (h → z) instead of its ``embed``."""
+
+    def __init__(self, method: nn.Module):
+        super().__init__()
+        self.method = method
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.method.project(x)
+
+
+def project(
+    method: nn.Module,
+    images: Tensor,
+    batch_size: int = 512,
+    device: str | torch.device | None = None,
+    progress: bool = False,
+) -> Tensor:
+    """Embeddings z = g(f(x)) after the projection head, as :func:`embed` gives h: batched, no_grad, eval mode.
+
+    Args:
+        method: anything with ``project(images)``, e.g. :class:`clkit.methods.SimCLR`.
+        images: (N, C, H, W) uint8 or float in [0, 1].
+    Returns:
+        (N, projection_dim) float32 on the CPU.
+    """
+    if not hasattr(method, "project"):
+        raise TypeError(f"{type(method).__name__} has no projection head (no .project); use embed() for h")
+    return embed(_Projection(method), images, batch_size=batch_size, device=device, progress=progress)
+
+
+def view_geometry(
+    images: Tensor,
+    augment: Callable[..., Tensor],
+    space: str = "z",
+    seed: int = 0,
+    batch_size: int = 512,
+) -> Callable[[nn.Module], dict[str, float]]:
+    r"""A measure for ``fit(measures=[...])``: alignment and uniformity (Wang & Isola 2020) on fixed views.
+
+    Two views of every image are drawn once, from ``seed``, so each call measures the same pairs::
+
+        alignment  = E ‖f(v1) − f(v2)‖²                      (α = 2; 0 = aligned, 2 = unrelated)
+        uniformity = log E_{i<j} exp(−2 ‖f(x_i) − f(x_j)‖²)    (t = 2; averaged over the two views)
+
+    on ℓ2-normalised f = the projection z (``space="z"``, what the loss sees) or the backbone
+    features h (``space="h"``).
+
+    Args:
+        images: (N, C, H, W) uint8 images (a few hundred is plenty).
+        augment: the view recipe, e.g. ``method.augment``.
+    Returns:
+        a function ``method -> {"alignment": float, "uniformity": float}``.
+    """
+    from clkit.augment import two_views
+
+    if space not in ("z", "h"):
+        raise ValueError(f"space must be 'z' (after the head) or 'h' (the backbone), got {space!r}")
+    v1, v2 = two_views(images, augment, generator=torch.Generator().manual_seed(seed))
+    features = project if space == "z" else embed
+
+    def measure(method: nn.Module) -> dict[str, float]:
+        a, b = features(method, v1, batch_size=batch_size), features(method, v2, batch_size=batch_size)
+        return {"alignment": float(alignment(a, b)), "uniformity": float((uniformity(a) + uniformity(b)) / 2)}
+
+    return measure

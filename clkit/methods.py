@@ -132,3 +132,49 @@ class Supervised(Method):
 
 
 METHODS: dict[str, type[Method]] = {"simclr": SimCLR, "supervised": Supervised}
+
+
+# --- geometry ---
+
+
+class PositivesOnly(Method):
+    r"""SimCLR without its negatives, built to collapse: pull the two views together and nothing else.
+
+    For views v1, v2 of a batch, z = g(f(v)) and ẑ = z / ‖z‖, the loss is the alignment term of
+    Wang & Isola (2020) alone::
+
+        loss = (1/N) Σ_i ‖ẑ1_i − ẑ2_i‖²
+
+    Nothing pushes different images apart, so a constant map is a perfect minimiser, and gradient
+    descent finds it: every embedding moves to one point (per-dimension std of ẑ → 0, uniformity
+    → 0, effective rank → 1). It is the negative example of the geometry lesson; NT-Xent's
+    denominator, or BYOL/SimSiam's predictor with a stop-gradient, is what prevents this.
+
+    Args:
+        backbone, augment, projection_dim, hidden_dim, head_layers: as for :class:`SimCLR`.
+    """
+
+    def __init__(
+        self,
+        backbone: Encoder,
+        augment: Callable[[Tensor], Tensor],
+        projection_dim: int = 128,
+        hidden_dim: int | None = None,
+        head_layers: int = 2,
+    ):
+        super().__init__()
+        self.backbone = backbone
+        self.augment = augment
+        self.head = ProjectionHead(backbone.dim, projection_dim, hidden_dim, layers=head_layers)
+
+    def project(self, images: Tensor) -> Tensor:
+        """Embeddings z = g(f(x)) of un-augmented images: (N, C, H, W) → (N, projection_dim)."""
+        return self.head(self.embed(images))
+
+    def loss(self, batch: Batch) -> tuple[Tensor, dict[str, Tensor]]:
+        v1, v2 = aug_lib.two_views(batch.images, self.augment)
+        z1, z2 = self.head(self.backbone(torch.cat([v1, v2]))).chunk(2)
+        a, b = F.normalize(z1.float(), dim=1), F.normalize(z2.float(), dim=1)
+        loss = (a - b).pow(2).sum(dim=1).mean()
+        # The collapse monitor of SimSiam: mean per-dimension std of the normalised outputs (1/√D healthy, 0 collapsed).
+        return loss, {"z_std": torch.cat([a, b]).detach().std(dim=0).mean()}

@@ -106,6 +106,7 @@ def fit(
     monitor: tuple[ImageSet, ImageSet] | None = None,
     monitor_every: int = 1,
     knn_k: int = 20,
+    measures: Sequence[Callable[[nn.Module], dict[str, float]]] = (),
     out: str | Path | None = None,
     resume: bool = True,
     progress: bool = True,
@@ -128,6 +129,9 @@ def fit(
         monitor: ``(bank, queries)`` ImageSets for the kNN monitor on frozen features.
         monitor_every: epochs between kNN measurements (the last epoch is always measured).
         knn_k: neighbours for the monitor.
+        measures: functions of the method returning ``{name: value}``, run with the monitor (at
+            epoch 0 and every ``monitor_every`` epochs) and merged into that epoch's record, e.g.
+            alignment and uniformity on a fixed batch. They run in eval mode under no_grad.
         out: a folder for ``checkpoint.pt`` and ``history.json``, written after every epoch.
         resume: continue from ``out/checkpoint.pt`` when it exists (same settings required).
         progress: show a progress bar.
@@ -176,8 +180,9 @@ def fit(
 
     images = data.images.to(device)
     labels = data.labels.to(device)
-    if monitor is not None and not history.epochs:
-        history.epochs.append({"epoch": 0, "knn": _knn(method, monitor, knn_k, device)})
+    watching = monitor is not None or bool(measures)
+    if watching and not history.epochs:
+        history.epochs.append({"epoch": 0, **_measure(method, monitor, knn_k, measures, device)})
 
     bar = None
     if progress and start_epoch <= epochs:
@@ -189,8 +194,8 @@ def fit(
         for epoch in range(start_epoch, epochs + 1):
             record = _train_epoch(method, images, labels, opt, schedule, batch_size, seed, epoch, amp, device,
                                   history, bar, epoch_steps=steps_per_epoch, total_steps=total_steps)
-            if monitor is not None and (epoch % monitor_every == 0 or epoch == epochs):
-                record["knn"] = _knn(method, monitor, knn_k, device)
+            if watching and (epoch % monitor_every == 0 or epoch == epochs):
+                record.update(_measure(method, monitor, knn_k, measures, device))
             history.epochs.append(record)
             if bar is not None:
                 bar.set_postfix({k: f"{v:.3f}" for k, v in record.items() if k in ("loss", "knn")})
@@ -271,10 +276,20 @@ def _train_epoch(method, images, labels, opt, schedule, batch_size, seed, epoch,
     return record
 
 
-def _knn(method: nn.Module, monitor: tuple[ImageSet, ImageSet], k: int, device: torch.device) -> float:
-    bank, queries = monitor
-    return knn_accuracy(embed(method, bank.images, device=device), bank.labels,
-                        embed(method, queries.images, device=device), queries.labels, k=k)
+def _measure(method: nn.Module, monitor: tuple[ImageSet, ImageSet] | None, k: int,
+             measures: Sequence[Callable[[nn.Module], dict[str, float]]], device: torch.device) -> dict[str, float]:
+    results: dict[str, float] = {}
+    if monitor is not None:
+        bank, queries = monitor
+        results["knn"] = knn_accuracy(embed(method, bank.images, device=device), bank.labels,
+                                      embed(method, queries.images, device=device), queries.labels, k=k)
+    was_training = method.training
+    method.eval()
+    with torch.no_grad():
+        for measure in measures:
+            results.update({key: float(value) for key, value in measure(method).items()})
+    method.train(was_training)
+    return results
 
 
 def _save_checkpoint(out: Path, method, opt, schedule, epoch: int, history: History) -> None:

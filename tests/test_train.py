@@ -110,3 +110,14 @@ def test_bad_settings_are_refused(tiny):
             train.resolve_device("cuda")
         else:
             raise ValueError("no CUDA GPU (skipped: a GPU is present)")
+
+
+def test_measures_join_the_monitored_records(tiny):
+    calls = []
+
+    def measure(method):
+        calls.append(method.training)
+        return {"answer": torch.tensor(42.0)}
+
+    history = train.fit(simclr(), tiny, epochs=2, batch_size=64, measures=[measure], progress=False)
+    assert history["answer"] == [42.0, 42.0, 42.0] and calls == [False, False, False]

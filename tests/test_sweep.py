@@ -1,0 +1,145 @@
+"""The measured sweep: what it records, incremental writing, resuming, refusals, and the CLI."""
+
+import csv
+import json
+
+import pytest
+
+from clkit import cli, sweep
+
+TINY = {"n_train": 128, "n_test": 64, "epochs": 1, "batch_size": 64, "heldout_images": 64, "projection_dim": 16}
+
+
+@pytest.fixture(scope="module")
+def tiny_results(tmp_path_factory):
+    out = tmp_path_factory.mktemp("sweep") / "t.json"
+    results = sweep.sweep("temperature", [0.1, 0.5], out=out, progress=False, **TINY)
+    return out, results
+
+
+def test_a_sweep_records_every_metric_per_epoch_and_at_the_end(tiny_results):
+    out, results = tiny_results
+    assert results["complete"] and [r["value"] for r in results["runs"]] == [0.1, 0.5]
+    assert results["settings"]["epochs"] == 1 and "temperature" not in results["settings"]
+    assert {"device", "torch", "clkit", "python", "cpu_count"} <= set(results["environment"])
+    for run in results["runs"]:
+        assert [e["epoch"] for e in run["epochs"]] == [0, 1]
+        for record in run["epochs"]:
+            assert {"knn", "alignment", "uniformity", "contrastive_acc_heldout", "temperature_end"} <= set(record)
+            assert 0 <= record["alignment"] <= 4 and record["uniformity"] <= 0
+        assert {"loss", "contrastive_acc"} <= set(run["epochs"][1])
+        assert set(run["final"]) == set(sweep.FINAL_KEYS)
+        assert 0 <= run["final"]["linear"] <= 1 and run["final"]["temperature_end"] == pytest.approx(run["value"])
+        assert run["wall_s"] > 0
+    assert results["wall_s"] == pytest.approx(sum(r["wall_s"] for r in results["runs"]))
+    assert json.loads(out.read_text()) == json.loads(json.dumps(results))
+    rows = list(csv.DictReader(out.with_suffix(".csv").open()))
+    assert [float(r["temperature"]) for r in rows] == [0.1, 0.5]
+    assert {"knn", "linear", "alignment", "uniformity", "contrastive_acc_heldout", "wall_s"} <= set(rows[0])
+
+
+def test_the_same_seed_gives_the_same_run(tiny_results):
+    _, results = tiny_results
+    again = sweep.sweep("temperature", [0.5], progress=False, **TINY)
+    first, second = results["runs"][1], again["runs"][0]
+    assert first["final"]["loss"] == second["final"]["loss"] and first["final"]["knn"] == second["final"]["knn"]
+
+
+def test_an_interrupted_sweep_keeps_finished_values_and_a_rerun_skips_them(tmp_path, monkeypatch):
+    out = tmp_path / "s.json"
+    trained = []
+    real = sweep._train_one
+
+    def train_one(param, value, *args):
+        trained.append(value)
+        if value == 0.3 and len(trained) == 2:
+            return None  # what an interrupted fit gives
+        return real(param, value, *args)
+
+    monkeypatch.setattr(sweep, "_train_one", train_one)
+    first = sweep.sweep("temperature", [0.2, 0.3, 1.0], out=out, progress=False, **TINY)
+    assert not first["complete"] and [r["value"] for r in first["runs"]] == [0.2]
+    assert [r["value"] for r in sweep.load(out)["runs"]] == [0.2]
+    second = sweep.sweep("temperature", [0.2, 0.3, 1.0], out=out, progress=False, **TINY)
+    assert trained == [0.2, 0.3, 0.3, 1.0]
+    assert second["complete"] and [r["value"] for r in second["runs"]] == [0.2, 0.3, 1.0]
+    assert second["runs"][0] == first["runs"][0]
+
+
+def test_results_of_other_settings_are_refused_not_mixed(tiny_results):
+    out, _ = tiny_results
+    with pytest.raises(ValueError, match=r"other settings \(epochs: 1 → 2\)"):
+        sweep.sweep("temperature", [0.1], out=out, progress=False, **{**TINY, "epochs": 2})
+
+
+def test_bad_requests_are_refused_with_the_valid_choices():
+    with pytest.raises(ValueError, match="sweepable settings are .*temperature"):
+        sweep.sweep("colour", [1])
+    with pytest.raises(ValueError, match="temperature must be > 0"):
+        sweep.sweep("temperature", [0.1, 0.0])
+    with pytest.raises(ValueError, match="valid settings are"):
+        sweep.sweep("temperature", [0.1], epoch=3)
+    with pytest.raises(ValueError, match="swept setting"):
+        sweep.sweep("temperature", [0.1], temperature=0.5)
+    with pytest.raises(ValueError, match="valid scales"):
+        sweep.preset("huge")
+
+
+def test_presets_are_settings():
+    for name in ("ci", "laptop", "full"):
+        sweep.settings_from(**sweep.preset(name))
+    assert sweep.preset("ci")["epochs"] <= 2
+
+
+def test_describe_names_the_best_value_and_the_shape_of_each_curve(tiny_results):
+    _, results = tiny_results
+    fake = json.loads(json.dumps(results))
+    fake["runs"] = [dict(fake["runs"][0], value=v, final=dict(fake["runs"][0]["final"], linear=acc, knn=acc,
+                                                               contrastive_acc_heldout=c))
+                    for v, acc, c in ((0.05, 0.5, 0.9), (0.3, 0.7, 0.7), (1.0, 0.6, 0.5))]
+    text = sweep.describe(fake)
+    assert "linear-probe accuracy: best at temperature = 0.3 (70.0%), an inverted U" in text
+    assert "held-out contrastive accuracy: falling" in text
+    assert "rank correlation between the two over the sweep: -0.50" in text
+
+
+def test_stored_or_run_never_writes_into_the_repository_at_ci_scale(monkeypatch, tmp_path):
+    monkeypatch.setenv("CLKIT_SCALE", "ci")
+    monkeypatch.setattr(sweep, "results_dir", lambda: tmp_path)
+    results = sweep.stored_or_run("t", "temperature", [0.5], progress=False, **TINY)
+    assert results["complete"] and not list(tmp_path.iterdir())
+
+
+def test_stored_or_run_loads_matching_results_and_reruns_on_request(monkeypatch, tmp_path, tiny_results):
+    out, stored = tiny_results
+    monkeypatch.setenv("CLKIT_SCALE", "laptop")
+    monkeypatch.setattr(sweep, "results_dir", lambda: tmp_path)
+    (tmp_path / "t_laptop.json").write_text(out.read_text())
+    calls = []
+    monkeypatch.setattr(sweep, "sweep", lambda *a, **k: calls.append((a, k)) or "ran")
+    assert sweep.stored_or_run("t", "temperature", [0.1, 0.5], **TINY) == stored
+    assert calls == []
+    assert sweep.stored_or_run("t", "temperature", [0.1, 0.5], rerun=True, **TINY) == "ran"
+    assert calls[-1][1]["resume"] is False
+    assert sweep.stored_or_run("t", "temperature", [0.1, 0.5, 1.0], **TINY) == "ran"
+    assert calls[-1][1]["resume"] is True  # same settings, one more value: keep the two finished
+    assert sweep.stored_or_run("t", "temperature", [0.1, 0.5], **{**TINY, "epochs": 3}) == "ran"
+    assert calls[-1][1]["resume"] is False
+
+
+def test_cli_sweep_writes_results_and_prints_the_table(tmp_path, capsys):
+    out = tmp_path / "cli.json"
+    args = ["sweep", "--param", "temperature", "--values", "0.2,0.4", "--scale", "ci", "--n-train", "128",
+            "--n-test", "64", "--batch-size", "64", "--epochs", "1", "--heldout-images", "64", "--out", str(out)]
+    assert cli.main(args) == 0
+    results = sweep.load(out)
+    assert results["command"].startswith("clkit sweep --param temperature --values 0.2,0.4")
+    assert results["settings"]["n_train"] == 128 and results["settings"]["lr"] == sweep.SweepSettings.lr
+    printed = capsys.readouterr().out
+    assert "temperature" in printed and "kNN" in printed and "values done" in printed
+
+
+def test_cli_sweep_refuses_the_swept_setting_as_an_option(tmp_path, capsys):
+    code = cli.main(["sweep", "--param", "temperature", "--values", "0.2", "--temperature", "0.5",
+                     "--out", str(tmp_path / "x.json")])
+    assert code == 2 and "swept setting" in capsys.readouterr().err
