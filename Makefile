@@ -17,13 +17,10 @@ test: $(VENV)/.installed-test
 
 # Re-run every notebook in place at the current scale (laptop by default) so the committed outputs are real.
 notebooks: $(VENV)/.installed-test
-	for nb in notebooks/[0-9]*.ipynb; do \
-		/usr/bin/time -f "$$nb: %e s" $(BIN)/jupyter nbconvert --to notebook --execute --inplace \
-			--ExecutePreprocessor.timeout=1800 "$$nb" || exit 1; \
-	done
+	$(BIN)/python bench/run_notebooks.py
 
 bench: $(VENV)/.installed-test
-	for b in bench/bench_*.py; do $(BIN)/python "$$b" || exit 1; done
+	for b in bench/bench_*.py; do echo "== $$b"; $(BIN)/python "$$b" || exit 1; done
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)

@@ -303,9 +303,10 @@ def format_table(results: dict[str, dict[str, float]], percent: bool = True) -> 
     """A plain-text table of :func:`report`'s results, one row per feature set."""
     columns = list(next(iter(results.values())))
     width = max(len(name) for name in results)
-    lines = [" " * width + "".join(f"{c:>10}" for c in columns)]
+    cell = max(10, *(len(c) + 2 for c in columns))
+    lines = [" " * width + "".join(f"{c:>{cell}}" for c in columns)]
     for name, row in results.items():
-        cells = "".join(f"{100 * row[c]:>9.1f}%" if percent else f"{row[c]:>10.3f}" for c in columns)
+        cells = "".join(f"{100 * row[c]:>{cell - 1}.1f}%" if percent else f"{row[c]:>{cell}.3f}" for c in columns)
         lines.append(f"{name:<{width}}{cells}")
     return "\n".join(lines)
 
@@ -332,25 +333,35 @@ class Neighbours(NamedTuple):
 
 
 @torch.no_grad()
-def nearest_neighbours(queries: Tensor, bank: Tensor | None = None, k: int = 8, chunk_size: int = 1024) -> Neighbours:
+def nearest_neighbours(
+    queries: Tensor,
+    bank: Tensor | None = None,
+    k: int = 8,
+    skip: Tensor | None = None,
+    chunk_size: int = 1024,
+) -> Neighbours:
     """The k most cosine-similar bank points of every query, exactly (a chunked matrix product).
 
     Args:
         queries: (M, D) features.
-        bank: (N, D) features to search; ``None`` searches ``queries`` among themselves and leaves
-            each point out of its own list (pass the same tensor as ``bank`` to keep it).
+        bank: (N, D) features to search; ``None`` searches ``queries`` among themselves, each
+            point leaving itself out (pass the same tensor as ``bank`` to keep it).
         k: neighbours per query, at most the number of candidates.
+        skip: optional (M,) int bank rows, one per query, to leave out of its list: the query's
+            own row when the queries are drawn from the bank.
     Returns:
         :class:`Neighbours` with (M, k) ``indices`` and ``similarities``.
     """
-    exclude_self = bank is None
-    bank = queries if bank is None else bank
+    if bank is None:
+        bank, skip = queries, torch.arange(len(queries))
     if queries.ndim != 2 or bank.ndim != 2 or queries.shape[1] != bank.shape[1]:
         raise ValueError(
             f"queries and bank must be (M, D) and (N, D) with the same D, got {tuple(queries.shape)} "
             f"and {tuple(bank.shape)}"
         )
-    candidates = len(bank) - int(exclude_self)
+    if skip is not None and skip.shape != (len(queries),):
+        raise ValueError(f"skip must hold one bank row per query, shape ({len(queries)},), got {tuple(skip.shape)}")
+    candidates = len(bank) - int(skip is not None)
     if not 1 <= k <= candidates:
         raise ValueError(f"k must be between 1 and the number of candidates ({candidates}), got {k}")
     b = F.normalize(bank.float(), dim=1)
@@ -358,9 +369,9 @@ def nearest_neighbours(queries: Tensor, bank: Tensor | None = None, k: int = 8, 
     for start in range(0, len(queries), chunk_size):
         q = F.normalize(queries[start : start + chunk_size].float().to(b.device), dim=1)
         sim = q @ b.T
-        if exclude_self:
+        if skip is not None:
             rows = torch.arange(len(q), device=sim.device)
-            sim[rows, rows + start] = float("-inf")
+            sim[rows, skip[start : start + chunk_size].to(sim.device)] = float("-inf")
         s, i = sim.topk(k, dim=1)
         indices.append(i.cpu())
         similarities.append(s.cpu())
@@ -473,13 +484,13 @@ def collapse_metrics(h: Tensor, z: Tensor) -> dict[str, float]:
     Returns:
         ``rankme_h``, ``rankme_z``: :func:`effective_rank` (1 … D); ``std_z·√D``: the mean of
         :func:`per_dimension_std` of z times √D_z (about 1 when z spreads over the sphere, 0 when
-        collapsed); ``uniformity_z``: :func:`uniformity` of z.
+        collapsed); ``uniform_z``: :func:`uniformity` of z.
     """
     return {
         "rankme_h": effective_rank(h),
         "rankme_z": effective_rank(z),
         "std_z·√D": float(per_dimension_std(z).mean()) * math.sqrt(z.shape[1]),
-        "uniformity_z": float(uniformity(z)),
+        "uniform_z": float(uniformity(z)),
     }
 
 
@@ -489,6 +500,7 @@ class _Projection(nn.Module):
     def __init__(self, method: nn.Module):
         super().__init__()
         self.method = method
+        self.training = method.training  # so embed() puts the method back in the mode it found it in
 
     def forward(self, x: Tensor) -> Tensor:
         return self.method.project(x)
@@ -549,3 +561,74 @@ def view_geometry(
         return {"alignment": float(alignment(a, b)), "uniformity": float((uniformity(a) + uniformity(b)) / 2)}
 
     return measure
+
+
+@torch.no_grad()
+def calibrate_batchnorm(model: nn.Module, images: Tensor, batch_size: int = 256) -> nn.Module:
+    """Estimate every BatchNorm layer's running statistics from ``images``, without training; in place.
+
+    An untrained network in eval mode normalises with BatchNorm's initial statistics (mean 0,
+    variance 1), which fit no real activations: its outputs shrink to almost the same vector for
+    every image, through the head's bias. For a fair random-init baseline we first let the layers
+    see the data: forward passes in train mode, no gradients, running statistics averaged over
+    all batches (momentum None). Weights are untouched; the model's mode and momenta are restored.
+
+    Args:
+        model: a method (the pass goes through ``project`` when it has one, else ``embed``) or a module.
+        images: (N, C, H, W) uint8 or float in [0, 1].
+    Returns:
+        the model.
+    """
+    norms = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    momenta = [m.momentum for m in norms]
+    for m in norms:
+        m.reset_running_stats()
+        m.momentum = None  # a cumulative average over the batches
+    forward = getattr(model, "project", None) or getattr(model, "embed", None) or model
+    first = next(model.parameters(), None)
+    device = first.device if first is not None else torch.device("cpu")
+    was_training = model.training
+    model.train()
+    try:
+        for start in range(0, len(images), batch_size):
+            chunk = images[start : start + batch_size]
+            if len(chunk) > 1:  # BatchNorm cannot take statistics of a single sample
+                forward(to_float(chunk.to(device)))
+    finally:
+        model.train(was_training)
+        for m, momentum in zip(norms, momenta):
+            m.momentum = momentum
+    return model
+
+
+def geometry_report(
+    models: dict[str, nn.Module],
+    images: Tensor,
+    labels: Tensor,
+    bank_images: Tensor,
+    bank_labels: Tensor,
+    measure: Callable[[nn.Module], dict[str, float]] | None = None,
+    k: int = 20,
+) -> dict[str, dict[str, float]]:
+    """One row of numbers per model: how well its features classify, and the shape of its space.
+
+    Each row holds ``knn`` (:func:`knn_accuracy` of h, ``images`` against the labelled
+    ``bank_images``, k neighbours), what ``measure`` returns (e.g. :func:`view_geometry`'s
+    alignment and uniformity) and :func:`collapse_metrics` of h and z on ``images`` (z = h for a
+    model without a projection head). Print it with :func:`format_table` (``percent=False``).
+
+    Args:
+        models: name → method or encoder.
+        images: (N, C, H, W) held-out images; labels: (N,).
+        bank_images: (M, C, H, W) labelled images for the kNN classifier; bank_labels: (M,).
+    """
+    rows = {}
+    for name, model in models.items():
+        h = embed(model, images)
+        z = project(model, images) if hasattr(model, "project") else h
+        row = {"knn": knn_accuracy(embed(model, bank_images), bank_labels, h, labels, k=k)}
+        if measure is not None:
+            row.update(measure(model))
+        row.update(collapse_metrics(h, z))
+        rows[name] = row
+    return rows

@@ -65,6 +65,8 @@ class SweepSettings:
             training set); 0 for the whole split.
         n_test: test images (kNN queries and probe test set); 0 for the whole split.
         epochs, batch_size, lr, optimizer, weight_decay, warmup_epochs: as in :func:`clkit.train.fit`.
+        crop_min: the smallest random crop, as a fraction of the image (SimCLR: 0.08; 0.2 for
+            ``shapes``, where an 8% crop often shows only background: see notebook 03).
         temperature: τ of NT-Xent (the initial τ when it is learned).
         learn_temperature: learn τ as CLIP does, a logit scale 1/τ clamped at ``max_logit_scale``.
         projection_dim: width of z.
@@ -86,7 +88,8 @@ class SweepSettings:
     optimizer: str = "adamw"
     weight_decay: float = 1e-4
     warmup_epochs: float = 1.0
-    temperature: float = 0.5
+    crop_min: float = 0.2
+    temperature: float = 0.2
     learn_temperature: bool = False
     max_logit_scale: float = 100.0
     projection_dim: int = 128
@@ -103,7 +106,7 @@ SWEEPABLE = tuple(f.name for f in dataclasses.fields(SweepSettings) if f.type in
 def preset(scale_name: str | None = None) -> dict[str, Any]:
     """Sizes for a scale (default: the active ``CLKIT_SCALE``), to pass to :func:`sweep` as ``**preset()``.
 
-    ``ci`` trains on 512 images for 2 epochs (seconds); ``laptop`` on 5,000 ``shapes`` images
+    ``ci`` trains on 256 images for 2 epochs (seconds); ``laptop`` on 5,000 ``shapes`` images
     for 8 epochs (about a minute per value on 2 CPU cores); ``full`` on all of CIFAR-10 with a
     ResNet-18 for 100 epochs when its files are present, else on all of ``shapes`` for 50 epochs.
     """
@@ -111,12 +114,13 @@ def preset(scale_name: str | None = None) -> dict[str, Any]:
     if name not in scale.SCALES:
         raise ValueError(f"unknown scale {name!r}; valid scales are {', '.join(scale.SCALES)}")
     if name == "ci":
-        return {"n_train": 512, "n_test": 256, "epochs": 2, "batch_size": 256, "heldout_images": 256}
+        return {"n_train": 256, "n_test": 128, "epochs": 2, "batch_size": 128, "heldout_images": 128}
     if name == "laptop":
         return {"n_train": 5000, "n_test": 2000, "epochs": 8}
     if data.available("cifar10"):
         return {"dataset": "cifar10", "encoder": "resnet18", "n_train": 0, "n_test": 0, "epochs": 100,
-                "batch_size": 512, "lr": 1e-3, "heldout_images": 512, "monitor_every": 5, "knn_k": 200}
+                "batch_size": 512, "optimizer": "sgd", "lr": 0.12, "weight_decay": 5e-4, "heldout_images": 512,
+                "monitor_every": 5, "crop_min": 0.08, "temperature": 0.5}
     return {"n_train": 0, "n_test": 0, "epochs": 50}
 
 
@@ -134,7 +138,7 @@ def environment(device: torch.device) -> dict[str, Any]:
     if device.type == "cuda":
         device_name = torch.cuda.get_device_name(device)
     else:
-        device_name = platform.processor() or platform.machine()
+        device_name = _cpu_name()
     return {
         "device": str(device),
         "device_name": device_name,
@@ -147,6 +151,16 @@ def environment(device: torch.device) -> dict[str, Any]:
     }
 
 
+def _cpu_name() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
 def sweep(
     param: str,
     values: Sequence[float],
@@ -157,6 +171,7 @@ def sweep(
     checkpoints: str | Path | None = None,
     progress: bool = True,
     command: str | None = None,
+    scale_name: str | None = None,
     **settings: Any,
 ) -> dict[str, Any]:
     """Train one SimCLR model per value of ``param``, everything else fixed, and record what each learned.
@@ -173,6 +188,7 @@ def sweep(
             interrupted value resumes mid-run; None trains without checkpoints.
         progress: a progress bar per value and one line per finished value.
         command: how the sweep was started, recorded with the results.
+        scale_name: the scale whose :func:`preset` the settings came from (default: the active one), recorded.
         settings: overrides of :class:`SweepSettings`, e.g. ``epochs=8`` or ``**preset()``.
     Returns:
         the results (what the JSON holds): ``param``, ``values``, ``settings``, ``environment``,
@@ -198,7 +214,7 @@ def sweep(
         "param": param,
         "values": values,
         "settings": fixed,
-        "scale": scale.current(),
+        "scale": scale_name or scale.current(),
         "environment": environment(device),
         "command": command,
         "runs": [],
@@ -211,23 +227,25 @@ def sweep(
         _check_same_settings(stored, param, fixed, out)
         results["runs"] = [r for r in stored["runs"] if any(math.isclose(r["value"], v) for v in values)]
 
-    train_set, test_set = _datasets(base)
-    heldout = _heldout_views(base, test_set, device)
-    done = {r["value"] for r in results["runs"]}
-    for value in values:
-        if any(math.isclose(value, d) for d in done):
-            continue
+    done = [r["value"] for r in results["runs"]]
+    todo = [v for v in values if not any(math.isclose(v, d) for d in done)]
+    if todo:
+        train_set, test_set = datasets(base)
+        heldout = _heldout_views(base, test_set, device)
+    for value in todo:
         run = _train_one(param, value, base, train_set, test_set, heldout, device, checkpoints, progress)
-        if run is None:  # interrupted: keep what is finished
+        if run is None:  # interrupted: what is finished is already written
+            where = f"in {out}; run the same sweep again to continue" if out is not None else "not written (no out)"
+            print(f"Sweep interrupted at {param} = {value:g}; the {len(results['runs'])} finished value(s) are {where}")
             break
         results["runs"].append(run)
-        _finish(results, out)
+        _finish(results, out)  # written after every value
         if progress:
             final = run["final"]
             print(f"{param} = {value:g}: kNN {final['knn']:.3f}, linear {final['linear']:.3f}, "
                   f"alignment {final['alignment']:.3f}, uniformity {final['uniformity']:.3f} "
                   f"({run['wall_s']:.0f} s)")
-    _finish(results, out)
+    _finish(results, None)
     return results
 
 
@@ -258,7 +276,9 @@ def _load(name: str, split: str) -> data.ImageSet:
     return data.load(name, split)
 
 
-def _datasets(s: SweepSettings) -> tuple[data.ImageSet, data.ImageSet]:
+def datasets(s: SweepSettings) -> tuple[data.ImageSet, data.ImageSet]:
+    """The training and test sets a sweep with settings ``s`` uses: class-balanced subsets of
+    ``n_train`` and ``n_test`` images drawn with ``s.seed`` (each split is loaded once per process)."""
     train_set = _load(s.dataset, "train")
     test_set = _load(s.dataset, "test")
     if s.n_train and s.n_train < len(train_set):
@@ -272,7 +292,7 @@ def _heldout_views(s: SweepSettings, test_set: data.ImageSet, device: torch.devi
     # The same two views of the same test images for every value of the sweep.
     n = min(s.heldout_images, len(test_set))
     images = test_set.take(n, seed=s.seed).images
-    recipe = augment.simclr(images.shape[-1])
+    recipe = augment.simclr(images.shape[-1], scale=(s.crop_min, 1.0))
     v1, v2 = augment.two_views(images, recipe, generator=torch.Generator().manual_seed(s.seed))
     return v1.to(device), v2.to(device)
 
@@ -281,7 +301,7 @@ def build_method(s: SweepSettings, in_channels: int, image_size: int) -> methods
     """The SimCLR model a sweep trains for settings ``s`` (seed the generator first to fix its weights)."""
     return methods.SimCLR(
         models.encoder(s.encoder, in_channels=in_channels),
-        augment.simclr(image_size),
+        augment.simclr(image_size, scale=(s.crop_min, 1.0)),
         projection_dim=s.projection_dim,
         temperature=s.temperature,
         learn_temperature=s.learn_temperature,
@@ -511,3 +531,44 @@ def _spearman(a: Sequence[float], b: Sequence[float]) -> float:
     cov = sum((x - ma) * (y - mb) for x, y in zip(ra, rb))
     var = math.sqrt(sum((x - ma) ** 2 for x in ra) * sum((y - mb) ** 2 for y in rb))
     return cov / var if var else 0.0
+
+
+def temperature_trends(results: dict[str, Any], key: str = "linear") -> str:
+    """A temperature sweep checked against the published trends, in words (``key``: the accuracy to compare).
+
+    - SimCLR, CIFAR-10 (appendix B.9): τ = 0.5 is the best of {0.1, 0.5, 1.0} at convergence;
+    - Wang & Liu 2021, CIFAR-10: an inverted U, best near τ = 0.3 (of 0.07, 0.3, 1.0);
+    - SimCLR Table 5, ImageNet: the pretext task's accuracy keeps rising as τ falls, the linear
+      probe does not.
+    """
+    if results["param"] != "temperature":
+        raise ValueError(f"this is a sweep of {results['param']!r}, not of the temperature")
+    rows = sorted(table(results), key=lambda r: r["temperature"])
+    accuracy = {r["temperature"]: r[key] for r in rows}
+    name = {"linear": "linear probe", "knn": "kNN"}.get(key, key)
+    lines = []
+
+    def at(tau: float) -> float | None:
+        return next((a for t, a in accuracy.items() if math.isclose(t, tau)), None)
+
+    three = {tau: at(tau) for tau in (0.1, 0.5, 1.0)}
+    if all(a is not None for a in three.values()):
+        best = max(three, key=three.get)
+        listed = ", ".join(f"τ = {t:g}: {100 * a:.1f}%" for t, a in three.items())
+        verdict = "as SimCLR found on CIFAR-10" if best == 0.5 else "where SimCLR found 0.5 best on CIFAR-10"
+        lines.append(f"- Of τ ∈ {{0.1, 0.5, 1.0}} the best {name} is at τ = {best:g} ({listed}), {verdict}.")
+    if len(rows) >= 3:
+        taus = [r["temperature"] for r in rows]
+        column = [r[key] for r in rows]
+        shape = _shape(column)
+        peak = taus[max(range(len(rows)), key=column.__getitem__)]
+        same = "the same shape as" if shape == "an inverted U" else "not the inverted U of"
+        lines.append(f"- The {name} accuracy over τ is {shape}, best at τ = {peak:g}: {same} Wang & Liu's CIFAR-10 "
+                     "curve (best near τ = 0.3).")
+        pretext = [r["contrastive_acc_heldout"] for r in rows]
+        rho = _spearman(pretext, column)
+        lines.append(f"- Held-out contrastive accuracy is {_shape(pretext)} as τ grows "
+                     f"({100 * pretext[0]:.1f}% at τ = {taus[0]:g}, {100 * pretext[-1]:.1f}% at τ = {taus[-1]:g}); "
+                     f"its rank correlation with the {name} accuracy is {rho:+.2f} (SimCLR Table 5: the pretext "
+                     "accuracy falls steadily with τ while the linear probe peaks in between).")
+    return "\n".join(lines) if lines else "Too few temperatures to compare with the published trends."

@@ -189,7 +189,7 @@ def fit(
         from tqdm.auto import tqdm
 
         bar = tqdm(total=total_steps, initial=(start_epoch - 1) * steps_per_epoch, unit="step", desc="train")
-    epoch, step = start_epoch, 0
+    epoch = start_epoch
     try:
         for epoch in range(start_epoch, epochs + 1):
             record = _train_epoch(method, images, labels, opt, schedule, batch_size, seed, epoch, amp, device,

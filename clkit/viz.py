@@ -18,6 +18,26 @@ from torch import Tensor
 from clkit.augment import to_float
 
 
+def _display_figures_as_png() -> None:
+    """In IPython, show a returned ``Figure`` as a PNG.
+
+    pyplot registers that formatter when it is imported; these figures are made without
+    pyplot, so we register it ourselves (a no-op outside IPython).
+    """
+    try:
+        from IPython import get_ipython
+        from IPython.core.pylabtools import print_figure
+    except ImportError:  # pragma: no cover - IPython ships with the lab extras
+        return
+    shell = get_ipython()
+    if shell is not None:
+        png = shell.display_formatter.formatters["image/png"]
+        png.for_type(Figure, lambda fig: print_figure(fig, "png", bbox_inches="tight"))
+
+
+_display_figures_as_png()
+
+
 def to_numpy_image(image: Tensor) -> np.ndarray:
     """(C, H, W) uint8 or float in [0, 1] → (H, W, 3) or (H, W) float array for ``imshow``."""
     x = to_float(image.detach().cpu()).clamp(0, 1)
@@ -240,6 +260,7 @@ def anchor_temperature_figure(
     labels: Tensor | None = None,
     show_hard_negative: bool = True,
     temperature_range: tuple[float, float] = (0.01, 2.0),
+    class_names: Sequence[str] | None = None,
 ) -> Figure:
     r"""What NT-Xent does to one anchor at temperature τ, as four panels (see :func:`clkit.losses.anchor_weights`).
 
@@ -261,6 +282,7 @@ def anchor_temperature_figure(
         labels: optional (N,) class of each image; a hard negative of the anchor's class is flagged.
         show_hard_negative: mark the hardest negative in the bars and show its image.
         temperature_range: the τ axis of panel 3.
+        class_names: names of the classes, to title the images with.
     Returns:
         a Figure with 3 axes, plus 2 or 3 image axes when ``views`` is given.
     """
@@ -308,7 +330,7 @@ def anchor_temperature_figure(
     ax_g.set_xlabel("negatives, hardest first")
     ax_g.set_ylabel("P_j / τ")
     ax_g.text(0.98, 0.95, "τ→0: all on the hardest\nτ→∞: all equal", transform=ax_g.transAxes, ha="right",
-              va="top", fontsize=7, color="grey")
+              va="top", fontsize=7, color="dimgrey", bbox={"facecolor": "white", "edgecolor": "none", "alpha": 0.8})
 
     taus = _log_grid(*temperature_range)
     own = [anchor_weights(z1, z2, anchor, t).loss for t in taus]
@@ -336,8 +358,10 @@ def anchor_temperature_figure(
     if n_images:
         def name(view: int) -> str:
             image = view % n
-            cls = f", class {int(labels[image])}" if labels is not None else ""
-            return f"image {image}{cls}"
+            if labels is None:
+                return f"image {image}"
+            label = int(labels[image])
+            return f"image {image}, {class_names[label] if class_names is not None else f'class {label}'}"
 
         shown = [(anchor, f"anchor\n{name(anchor)}"),
                  (int(w.candidates[w.positive]), f"positive, s = {s_p:.2f}")]
@@ -471,7 +495,9 @@ def sweep_curves_figure(results: dict, keys: Sequence[str] = ("loss", "knn")) ->
             if points:
                 ax.plot(*zip(*points), marker="o", ms=2.5, color=color, label=f"{_param_label(param)} = {run['value']:g}")
         ax.set_xlabel("epoch")
-        ax.set_title({"knn": "kNN accuracy (test)", "loss": "training loss"}.get(key, key), fontsize=9)
+        titles = {"knn": "kNN accuracy (test)", "loss": "training loss",
+                  "contrastive_acc_heldout": "contrastive accuracy (held-out batch)"}
+        ax.set_title(titles.get(key, key), fontsize=9)
         ax.grid(alpha=0.3)
     axes[-1].legend(fontsize=7)
     fig.tight_layout()
@@ -545,21 +571,30 @@ def pretext_vs_quality_figure(results: dict, published: dict[float, tuple[float,
 
 
 def learned_temperature_figure(results: dict) -> Figure:
-    """τ over training when it is learned, one line per initial value, with CLIP's clamp (τ ≥ 1/max scale)."""
+    """τ over training when it is learned, one line per initial value.
+
+    Left: τ itself (log scale) with CLIP's clamp, τ ≥ 1/max logit scale; right: τ relative to
+    where it started, so a small drift is visible too.
+    """
     runs = sorted(results["runs"], key=lambda r: r["value"])
     floor = 1 / results["settings"]["max_logit_scale"]
-    fig = Figure(figsize=(5.8, 3.6))
-    ax = fig.subplots()
+    fig = Figure(figsize=(10.5, 3.6))
+    ax, rel = fig.subplots(1, 2)
     for run, color in zip(runs, _value_colors([r["value"] for r in runs])):
-        points = [(e["epoch"], e["temperature_end"]) for e in run["epochs"] if "temperature_end" in e]
-        ax.plot(*zip(*points), marker="o", ms=3, color=color, label=f"starts at τ = {run['value']:g}")
+        epochs, taus = zip(*[(e["epoch"], e["temperature_end"]) for e in run["epochs"] if "temperature_end" in e])
+        ax.plot(epochs, taus, marker="o", ms=3, color=color, label=f"starts at τ = {run['value']:g}")
+        rel.plot(epochs, [t / taus[0] for t in taus], marker="o", ms=3, color=color)
     ax.axhline(floor, color="grey", ls="--", lw=1, label=f"clamp: logit scale ≤ {1 / floor:g} (τ ≥ {floor:g})")
     ax.set_yscale("log")
-    ax.set_xlabel("epoch")
     ax.set_ylabel("learned τ")
     ax.set_title("a learned temperature drifts", fontsize=9)
-    ax.grid(alpha=0.3, which="both")
     ax.legend(fontsize=7)
+    rel.axhline(1, color="grey", lw=0.8)
+    rel.set_ylabel("τ / τ at the start")
+    rel.set_title("relative to where it started", fontsize=9)
+    for a in (ax, rel):
+        a.set_xlabel("epoch")
+        a.grid(alpha=0.3, which="both")
     fig.tight_layout()
     return fig
 
@@ -938,8 +973,11 @@ def similarity_by_class(
     """Cosine-similarity matrices of the same points under several feature sets, sorted by class.
 
     Rows and columns are grouped by class (lines mark the blocks), so a space that agrees with
-    the labels shows bright diagonal blocks. Each title gives the mean similarity within classes
-    (off the diagonal) and across them.
+    the labels shows bright diagonal blocks. Each panel's colours span its own similarities (2nd to
+    98th percentile off the diagonal): features that are all non-negative, such as pixels or ReLU
+    outputs, never go below 0, and one shared −1…1 scale would hide their structure. Each title
+    gives the mean similarity within classes (off the diagonal) and across them, comparable
+    between panels.
 
     Args:
         features: name → (N, D) features of the same N points.
@@ -954,15 +992,16 @@ def similarity_by_class(
     bounds = [int((y < c).sum()) for c in present] + [len(y)]
     same = y[:, None] == y[None, :]
     off_diagonal = ~torch.eye(len(y), dtype=torch.bool)
-    fig = Figure(figsize=(ax_size * len(features) + 0.9, ax_size + 0.4))
+    fig = Figure(figsize=((ax_size + 0.7) * len(features), ax_size + 0.4))
     axes = fig.subplots(1, len(features), squeeze=False)[0]
-    image = None
     for ax, (name, z) in zip(axes, features.items()):
         x = F.normalize(z[order].float().cpu(), dim=1)
         sim = x @ x.T
         within = sim[same & off_diagonal].mean().item()
         across = sim[~same].mean().item() if (~same).any() else float("nan")
-        image = ax.imshow(sim.numpy(), cmap="RdBu_r", vmin=-1, vmax=1, interpolation="nearest")
+        low, high = torch.quantile(sim[off_diagonal], torch.tensor([0.02, 0.98])).tolist()
+        image = ax.imshow(sim.numpy(), cmap="viridis", vmin=low, vmax=max(high, low + 1e-6), interpolation="nearest")
+        fig.colorbar(image, ax=ax, shrink=0.75, pad=0.02)
         for b in bounds[1:-1]:
             ax.axhline(b - 0.5, color="black", lw=0.6)
             ax.axvline(b - 0.5, color="black", lw=0.6)
@@ -971,7 +1010,8 @@ def similarity_by_class(
         ax.set_xticks(centres, names, rotation=90, fontsize=7)
         ax.set_yticks(centres, names if ax is axes[0] else [], fontsize=7)
         ax.set_title(f"{name}\nwithin {within:.2f} · across {across:.2f}", fontsize=9)
-    fig.colorbar(image, ax=list(axes), shrink=0.8, label="cosine similarity")
+    fig.suptitle("cosine similarity, sorted by class", fontsize=10)
+    fig.tight_layout()
     return fig
 
 

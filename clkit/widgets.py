@@ -8,6 +8,7 @@ beyond "moving a control redraws the figure".
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
 import ipywidgets as widgets
 from IPython.display import display
@@ -56,6 +57,7 @@ def temperature_explorer(
     temperature: float = 0.1,
     anchor: int = 0,
     temperature_range: tuple[float, float] = (0.01, 2.0),
+    class_names: Sequence[str] | None = None,
 ) -> widgets.VBox:
     """A log-scale τ slider, an anchor slider and a "show hard negative" box, wired to
     :func:`clkit.viz.anchor_temperature_figure` (the softmax weights, the push on each negative,
@@ -64,7 +66,7 @@ def temperature_explorer(
     Args:
         z1, z2: (N, D) embeddings of the two views, row-aligned.
         views: optional (2N, C, H, W) images of the stacked views ``[v1; v2]``.
-        labels: optional (N,) classes of the N images.
+        labels: optional (N,) classes of the N images; class_names: their names.
         temperature, anchor: the starting values.
     Returns:
         the app (a VBox of the controls and the Output the figure is drawn in); ``app.figure``
@@ -80,7 +82,8 @@ def temperature_explorer(
 
     def redraw(*_) -> None:
         figure = viz.anchor_temperature_figure(z1, z2, which.value, tau.value, views=views, labels=labels,
-                                               show_hard_negative=hard.value, temperature_range=temperature_range)
+                                               show_hard_negative=hard.value, temperature_range=temperature_range,
+                                               class_names=class_names)
         out.clear_output(wait=True)
         with out:
             display(figure)

@@ -6,7 +6,10 @@ figure function by looking inside the figure it returns.
 
 import base64
 import io
+import json
 import math
+import shutil
+import subprocess
 
 import numpy as np
 import pytest
@@ -51,6 +54,11 @@ def test_nearest_neighbours_within_a_set_leave_each_point_out():
         assert result.indices[i].tolist() == sorted(scores, key=lambda j: -scores[j])[:3]
     # Passing the set as its own bank keeps each point: it is its own nearest neighbour.
     assert evaluate.nearest_neighbours(z, z, k=1).indices.squeeze(1).tolist() == list(range(30))
+    # Queries drawn from a bank can skip their own row there.
+    picked = torch.tensor([4, 9, 17])
+    skipped = evaluate.nearest_neighbours(z[picked], z, k=3, skip=picked)
+    assert skipped.indices.tolist() == result.indices[picked].tolist()
+    torch.testing.assert_close(skipped.similarities, result.similarities[picked])
     with pytest.raises(ValueError, match="k must be between 1 and the number of candidates \\(29\\)"):
         evaluate.nearest_neighbours(z, k=30)
     with pytest.raises(ValueError, match="same D"):
@@ -117,7 +125,7 @@ def test_per_dimension_std_and_collapse_metrics():
     dead = evaluate.collapse_metrics(collapsed, collapsed)
     assert healthy["std_z·√D"] == pytest.approx(1, abs=0.05) and dead["std_z·√D"] < 0.01
     assert healthy["rankme_z"] > 15 and dead["rankme_z"] == pytest.approx(1, abs=0.05)
-    assert healthy["uniformity_z"] < -3 and dead["uniformity_z"] == pytest.approx(0, abs=1e-3)
+    assert healthy["uniform_z"] < -3 and dead["uniform_z"] == pytest.approx(0, abs=1e-3)
 
 
 # ----------------------------------------------------------------------------- methods and measures
@@ -178,16 +186,42 @@ def test_positives_only_is_the_alignment_loss_and_collapses():
     v1, v2 = augment.two_views(images, method.augment)
     z1, z2 = method.head(method.backbone(torch.cat([v1, v2]))).chunk(2)
     assert loss.item() == pytest.approx(evaluate.alignment(z1, z2).item(), rel=1e-4)
-    # Training drives the outputs together: the per-dimension std of z/‖z‖ falls.
-    before = evaluate.per_dimension_std(evaluate.project(method, images)).mean().item()
+    # Training drives the outputs together: the per-dimension std of z/‖z‖ (its own log) falls towards 0.
     optimizer = torch.optim.Adam(method.parameters(), lr=1e-2)
-    for _ in range(40):
-        loss, _ = method.loss(methods.Batch(images))
+    stds = []
+    for _ in range(25):
+        loss, logs = method.loss(methods.Batch(images))
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
-    after = evaluate.per_dimension_std(evaluate.project(method, images)).mean().item()
-    assert after < before / 3
+        stds.append(logs["z_std"].item())
+    assert stds[-1] < stds[0] / 10 and loss.item() < 0.02
+
+
+def test_calibrate_batchnorm_averages_the_batch_statistics_and_restores_the_model():
+    layer = torch.nn.Linear(12, 4)
+    model = torch.nn.Sequential(torch.nn.Flatten(), layer, torch.nn.BatchNorm1d(4)).eval()
+    images = tiny_images(40)[:, :, :2, :2]  # (40, 3, 2, 2): 12 numbers per image
+    before = [p.clone() for p in model.parameters()]
+    evaluate.calibrate_batchnorm(model, images, batch_size=10)
+    with torch.no_grad():
+        activations = layer(images.float().flatten(1) / 255)
+    norm = model[2]
+    torch.testing.assert_close(norm.running_mean, activations.mean(0))
+    batch_vars = torch.stack([activations[i : i + 10].var(0) for i in range(0, 40, 10)])
+    torch.testing.assert_close(norm.running_var, batch_vars.mean(0))
+    assert not model.training and norm.momentum == 0.1
+    assert all(torch.equal(a, b) for a, b in zip(before, model.parameters()))
+
+
+def test_calibrated_random_encoder_is_not_collapsed():
+    train.seed_everything(0)
+    method = methods.SimCLR(models.small_cnn(width=4), augment.simclr(16), projection_dim=8)
+    images = tiny_images(64)
+    raw = evaluate.per_dimension_std(evaluate.project(method, images)).mean().item()
+    evaluate.calibrate_batchnorm(method, images)
+    calibrated = evaluate.per_dimension_std(evaluate.project(method, images)).mean().item()
+    assert calibrated > 10 * raw
 
 
 # ----------------------------------------------------------------------------- UMAP
@@ -321,7 +355,7 @@ def test_circle_figure_puts_points_at_their_angle_near_the_unit_circle():
     radius = np.linalg.norm(points, axis=1)
     assert len(points) == 50 and (radius >= 1 - 1e-6).all() and (radius <= 1.1 + 1e-6).all()
     angles = np.sort(np.arctan2(points[:, 1], points[:, 0]))
-    np.testing.assert_allclose(angles, np.sort(np.arctan2(z[:, 1], z[:, 0]).numpy()), atol=1e-5)
+    np.testing.assert_allclose(angles, np.sort(np.arctan2(z[:, 1].numpy(), z[:, 0].numpy())), atol=1e-5)
     with pytest.raises(ValueError, match="\\(N, 2\\)"):
         viz.circle_figure({"x": torch.randn(5, 3)}, torch.zeros(5, dtype=torch.long), ["a"])
 
@@ -355,9 +389,72 @@ def test_collapse_dashboard_draws_spectra_ranks_and_stds():
     healthy = torch.randn(300, 8)
     collapsed = torch.ones(300, 8) + 1e-3 * torch.randn(300, 8)
     fig = viz.collapse_dashboard({"healthy": (healthy, healthy), "collapsed": (collapsed, collapsed)})
-    ax_h, ax_z, ax_std = fig.axes
+    _, ax_z, ax_std = fig.axes
     line = ax_z.lines[0]
     np.testing.assert_allclose(line.get_ydata(), evaluate.covariance_spectrum(healthy).clamp_min(1e-9).numpy())
     assert line.get_label() == f"healthy: rank {evaluate.effective_rank(healthy):.1f}"
     assert ax_std.lines[1].get_ydata().max() < 0.01 < ax_std.lines[0].get_ydata().min()
     assert any(line.get_label() == "1/√8" for line in ax_std.lines)
+
+
+def test_geometry_report_collects_knn_measures_and_collapse_metrics():
+    train.seed_everything(0)
+    method = methods.SimCLR(models.small_cnn(width=4), augment.simclr(16), projection_dim=8)
+    encoder = models.small_cnn(width=4)
+    images, labels = tiny_images(24), torch.arange(24) % 3
+    bank, bank_labels = tiny_images(30, seed=1), torch.arange(30) % 3
+    measure = evaluate.view_geometry(images, identity)
+    report = evaluate.geometry_report({"method": method}, images, labels, bank, bank_labels, measure=measure, k=5)
+    report.update(evaluate.geometry_report({"encoder": encoder}, images, labels, bank, bank_labels, k=5))
+    h, z = evaluate.embed(method, images), evaluate.project(method, images)
+    expected = {"knn": evaluate.knn_accuracy(evaluate.embed(method, bank), bank_labels, h, labels, k=5),
+                **measure(method), **evaluate.collapse_metrics(h, z)}
+    assert report["method"] == pytest.approx(expected)
+    h = evaluate.embed(encoder, images)
+    assert report["encoder"]["rankme_z"] == pytest.approx(evaluate.effective_rank(h))  # no head: z is h
+    assert "rankme_h" in evaluate.format_table({"method": report["method"]}, percent=False)
+
+
+# A fake page for the hover script: one plotly graph div carrying the uid, timers that fire at once.
+FAKE_PAGE = """
+const handlers = {};
+function el() { return { style: {}, children: [], appendChild(c) { this.children.push(c); }, textContent: "" }; }
+const gd = Object.assign(el(), {
+  layout: { meta: { clkit_thumbnails: UID } },
+  on(name, fn) { handlers[name] = fn; },
+  getBoundingClientRect() { return { left: 100, top: 50, width: 600, height: 400 }; },
+});
+const note = el();
+global.document = {
+  querySelectorAll: () => [gd],
+  getElementById: (id) => (id === "clkit-thumbs-" + UID ? note : null),
+  createElement: () => el(),
+};
+global.getComputedStyle = () => ({ position: "static" });
+global.setInterval = (fn) => { setImmediate(fn); return 1; };
+global.clearInterval = () => {};
+eval(SCRIPT);
+setImmediate(() => {
+  const tip = gd.children[0], img = tip.children[0], caption = tip.children[1];
+  handlers.plotly_hover({ points: [{ customdata: 5, data: { name: "odd" } }], event: { clientX: 300, clientY: 150 } });
+  const shown = { display: tip.style.display, left: tip.style.left, top: tip.style.top,
+                  position: img.style.backgroundPosition, caption: caption.textContent };
+  handlers.plotly_unhover();
+  shown.after = tip.style.display;
+  console.log(JSON.stringify(shown));
+});
+"""
+
+
+@pytest.mark.skipif(shutil.which("node") is None, reason="needs node to run the hover script")
+def test_hover_script_shows_the_hovered_points_tile_beside_the_pointer():
+    fig = viz.umap_plotly({"a": np.random.rand(12, 2)}, torch.arange(12) % 2, ["even", "odd"])
+    shown = viz.hover_thumbnails(fig, torch.randint(0, 256, (12, 3, 8, 8), dtype=torch.uint8), zoom=3)
+    script = shown.html.split("<script>", 1)[1].split("</script>", 1)[0]
+    uid = shown.figure.layout.meta["clkit_thumbnails"]
+    page = FAKE_PAGE.replace("UID", json.dumps(uid)).replace("SCRIPT", json.dumps(script))
+    result = subprocess.run(["node", "-e", page], check=False, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    # Image 5 of a 4-wide atlas of 8-pixel tiles at zoom 3: column 1, row 1, so the tile starts at (-24, -24).
+    assert json.loads(result.stdout) == {"display": "block", "left": "214px", "top": "114px",
+                                         "position": "-24px -24px", "caption": "odd · 5", "after": "none"}

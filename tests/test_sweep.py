@@ -5,9 +5,18 @@ import json
 
 import pytest
 
-from clkit import cli, sweep
+from clkit import cli, data, sweep
 
 TINY = {"n_train": 128, "n_test": 64, "epochs": 1, "batch_size": 64, "heldout_images": 64, "projection_dim": 16}
+SMALL_SHAPES = {"train": data.make_shapes(256, seed=0), "test": data.make_shapes(128, seed=1)}
+
+
+@pytest.fixture(autouse=True, scope="module")
+def small_shapes():
+    # Rendering the full 12,000 shapes takes seconds; the sweep's logic needs only a few hundred.
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(sweep, "_load", lambda name, split: SMALL_SHAPES[split])
+        yield
 
 
 @pytest.fixture(scope="module")
@@ -143,3 +152,26 @@ def test_cli_sweep_refuses_the_swept_setting_as_an_option(tmp_path, capsys):
     code = cli.main(["sweep", "--param", "temperature", "--values", "0.2", "--temperature", "0.5",
                      "--out", str(tmp_path / "x.json")])
     assert code == 2 and "swept setting" in capsys.readouterr().err
+
+
+def test_temperature_trends_compare_with_the_published_ones(tiny_results):
+    _, results = tiny_results
+    fake = json.loads(json.dumps(results))
+    base = fake["runs"][0]
+    curve = ((0.1, 0.50, 0.9), (0.3, 0.62, 0.8), (0.5, 0.60, 0.7), (1.0, 0.55, 0.6))
+    fake["runs"] = [dict(base, value=t, final=dict(base["final"], linear=acc, contrastive_acc_heldout=c))
+                    for t, acc, c in curve]
+    text = sweep.temperature_trends(fake)
+    assert "best linear probe is at τ = 0.5 (τ = 0.1: 50.0%, τ = 0.5: 60.0%, τ = 1: 55.0%), as SimCLR found" in text
+    assert "an inverted U, best at τ = 0.3: the same shape as Wang & Liu" in text
+    assert "Held-out contrastive accuracy is falling as τ grows" in text
+
+
+def test_a_restart_interrupted_before_its_first_value_keeps_the_old_results(tiny_results, monkeypatch, tmp_path):
+    out, _ = tiny_results
+    copy = tmp_path / "copy.json"
+    copy.write_text(out.read_text())
+    monkeypatch.setattr(sweep, "_train_one", lambda *args: None)
+    results = sweep.sweep("temperature", [0.1, 0.5], out=copy, resume=False, progress=False, **TINY)
+    assert results["runs"] == [] and not results["complete"]
+    assert copy.read_text() == out.read_text()

@@ -112,8 +112,11 @@ def test_anchor_figure_draws_one_bar_per_candidate_and_the_images():
     assert "τ = 0.1" in softmax.get_title() and loss.get_xscale() == "log"
     views = torch.randint(0, 256, (2 * n, 3, 8, 8), dtype=torch.uint8)
     labels = torch.arange(n) % 3
-    with_images = viz.anchor_temperature_figure(z1, z2, 3, 0.1, views=views, labels=labels)
+    with_images = viz.anchor_temperature_figure(z1, z2, 3, 0.1, views=views, labels=labels,
+                                                class_names=["ring", "star", "heart"])
     assert len(with_images.axes) == 6 and len(with_images.axes[3].images) == 1
+    assert "image 3, ring" in with_images.axes[3].get_title() and "positive" in with_images.axes[4].get_title()
+    assert "hardest negative" in with_images.axes[5].get_title()
     without_hard = viz.anchor_temperature_figure(z1, z2, 3, 0.1, views=views, show_hard_negative=False)
     assert len(without_hard.axes) == 5
 
@@ -164,6 +167,7 @@ def test_sweep_figures_draw_one_line_or_point_per_value():
     assert [len(ax.lines) for ax in curves.axes] == [3, 3]
     learned = viz.learned_temperature_figure(results)
     assert len(learned.axes[0].lines) == 3 + 1  # one per run and the clamp
+    np.testing.assert_allclose(learned.axes[1].lines[2].get_ydata(), [1.0, 1.1, 1.2])  # τ / τ at the start
 
 
 # ----------------------------------------------------------------------------- widget

@@ -6,7 +6,7 @@ import torch
 
 matplotlib.use("Agg")
 
-from clkit import augment, evaluate, losses, train, viz  # noqa: E402
+from clkit import augment, evaluate, losses, train, viz
 
 
 @pytest.fixture
@@ -82,7 +82,7 @@ def test_views_explorer_redraws_when_a_slider_moves(images):
     from clkit import widgets
 
     app = widgets.views_explorer(images[0], n_views=3)
-    scale, strength, seed = app.children[0].children
+    _, strength, seed = app.children[0].children
     first = app.figure
     assert len(first.axes) == 4 and first.axes[0].get_ylabel() == "scale 0.08–1.00\njitter 1"
     strength.value = 0.0
