@@ -51,7 +51,44 @@ class Method(nn.Module):
         """Called after each optimiser step; ``progress`` runs from 0 to 1 over the whole run."""
 
 
-class SimCLR(Method):
+class TwoViewMethod(Method):
+    """The shape of every joint-embedding method: two augmented views, a backbone f, a head g.
+
+    Subclasses write only their loss on ``z1, z2 = self.views_to_z(batch)``. The zoo's later
+    members (BYOL and SimSiam add a predictor, MoCo a momentum copy) extend this same shape.
+
+    Args:
+        backbone: the encoder f, e.g. ``clkit.models.encoder("small_cnn")``.
+        augment: the view recipe, any callable batch → batch, e.g. ``clkit.augment.simclr(32)``.
+        projection_dim: width of z.
+        hidden_dim: width of the head's hidden layer (default: the backbone's width).
+        head_layers: 2 for SimCLR's MLP head, 1 for a linear head, 0 for none.
+    """
+
+    def __init__(
+        self,
+        backbone: Encoder,
+        augment: Callable[[Tensor], Tensor],
+        projection_dim: int = 128,
+        hidden_dim: int | None = None,
+        head_layers: int = 2,
+    ):
+        super().__init__()
+        self.backbone = backbone
+        self.augment = augment
+        self.head = ProjectionHead(backbone.dim, projection_dim, hidden_dim, layers=head_layers)
+
+    def project(self, images: Tensor) -> Tensor:
+        """Embeddings z = g(f(x)) of un-augmented images: (N, C, H, W) → (N, projection_dim)."""
+        return self.head(self.embed(images))
+
+    def views_to_z(self, batch: Batch) -> tuple[Tensor, Tensor]:
+        """Two random views of every image through f and g, in one forward pass: two (N, projection_dim)."""
+        v1, v2 = aug_lib.two_views(batch.images, self.augment)
+        return self.head(self.backbone(torch.cat([v1, v2]))).chunk(2)
+
+
+class SimCLR(TwoViewMethod):
     r"""SimCLR (Chen et al. 2020): two augmented views, a projection head, NT-Xent.
 
     For a batch of N images: views v1, v2 = aug(x), aug(x); h = f(v); z = g(h);
@@ -79,11 +116,8 @@ class SimCLR(Method):
         learn_temperature: bool = False,
         max_logit_scale: float = 100.0,
     ):
-        super().__init__()
+        super().__init__(backbone, augment, projection_dim, hidden_dim, head_layers)
         check_temperature(temperature)
-        self.backbone = backbone
-        self.augment = augment
-        self.head = ProjectionHead(backbone.dim, projection_dim, hidden_dim, layers=head_layers)
         self.max_logit_scale = max_logit_scale
         log_scale = torch.tensor(math.log(1.0 / temperature))
         if learn_temperature:
@@ -96,14 +130,8 @@ class SimCLR(Method):
         """τ = 1 / min(exp(log scale), max scale), a 0-d tensor (learned or fixed)."""
         return 1.0 / self.log_logit_scale.exp().clamp(max=self.max_logit_scale)
 
-    def project(self, images: Tensor) -> Tensor:
-        """Embeddings z = g(f(x)) of un-augmented images: (N, C, H, W) → (N, projection_dim)."""
-        return self.head(self.embed(images))
-
     def loss(self, batch: Batch) -> tuple[Tensor, dict[str, Tensor]]:
-        v1, v2 = aug_lib.two_views(batch.images, self.augment)
-        z = self.head(self.backbone(torch.cat([v1, v2])))
-        z1, z2 = z.chunk(2)
+        z1, z2 = self.views_to_z(batch)
         tau = self.temperature
         loss = nt_xent(z1, z2, tau)
         logs = {"contrastive_acc": contrastive_accuracy(z1.detach(), z2.detach()), "temperature": tau.detach()}
@@ -137,7 +165,7 @@ METHODS: dict[str, type[Method]] = {"simclr": SimCLR, "supervised": Supervised}
 # --- geometry ---
 
 
-class PositivesOnly(Method):
+class PositivesOnly(TwoViewMethod):
     r"""SimCLR without its negatives, built to collapse: pull the two views together and nothing else.
 
     For views v1, v2 of a batch, z = g(f(v)) and ẑ = z / ‖z‖, the loss is the alignment term of
@@ -154,26 +182,8 @@ class PositivesOnly(Method):
         backbone, augment, projection_dim, hidden_dim, head_layers: as for :class:`SimCLR`.
     """
 
-    def __init__(
-        self,
-        backbone: Encoder,
-        augment: Callable[[Tensor], Tensor],
-        projection_dim: int = 128,
-        hidden_dim: int | None = None,
-        head_layers: int = 2,
-    ):
-        super().__init__()
-        self.backbone = backbone
-        self.augment = augment
-        self.head = ProjectionHead(backbone.dim, projection_dim, hidden_dim, layers=head_layers)
-
-    def project(self, images: Tensor) -> Tensor:
-        """Embeddings z = g(f(x)) of un-augmented images: (N, C, H, W) → (N, projection_dim)."""
-        return self.head(self.embed(images))
-
     def loss(self, batch: Batch) -> tuple[Tensor, dict[str, Tensor]]:
-        v1, v2 = aug_lib.two_views(batch.images, self.augment)
-        z1, z2 = self.head(self.backbone(torch.cat([v1, v2]))).chunk(2)
+        z1, z2 = self.views_to_z(batch)
         a, b = F.normalize(z1.float(), dim=1), F.normalize(z2.float(), dim=1)
         loss = (a - b).pow(2).sum(dim=1).mean()
         # The collapse monitor of SimSiam: mean per-dimension std of the normalised outputs (1/√D healthy, 0 collapsed).

@@ -211,11 +211,13 @@ def softmax_over_negatives(
     is_positive = (order == positive).numpy()
     fig = Figure(figsize=(4.0 * len(temperatures), 3.2))
     axes = fig.subplots(1, len(temperatures), sharey=True, squeeze=False)[0]
+    rank = int(np.flatnonzero(is_positive)[0])
     for ax, tau in zip(axes, temperatures):
         p = torch.softmax(s / tau, dim=0).numpy()
         ax.bar(np.arange(len(p)), p, color=np.where(is_positive, "tab:orange", "tab:blue"))
+        ax.axvline(rank, color="tab:orange", ls=":", lw=1)  # the positive stays findable when its bar is tiny
         ax.set_title(f"τ = {tau}: P(positive) = {p[is_positive].sum():.2f}")
-        ax.set_xlabel("candidates, most similar first")
+        ax.set_xlabel(f"candidates, most similar first (positive: rank {rank + 1})")
     axes[0].set_ylabel("softmax weight")
     fig.tight_layout()
     return fig
