@@ -78,6 +78,7 @@ __all__ = [
     "available",
     "load",
     "make_shapes",
+    "shape_polarity",
 ]
 
 OFFLINE: tuple[str, ...] = ("shapes", "digits", "photos")
@@ -400,6 +401,20 @@ def make_shapes(n: int, seed: int = 0, size: int = 32) -> ImageSet:
         img = img + SHAPES_NOISE * torch.randn(m, 3, size, size, generator=g)
         images[sl] = (img * 255).round_().clamp_(0, 255).to(torch.uint8)
     return ImageSet(images=images, labels=labels, classes=list(SHAPE_CLASSES), name="shapes")
+
+
+def shape_polarity(images: Tensor) -> Tensor:
+    """Whether each shape is lighter than its background: (N, C, H, W) → (N,) bool.
+
+    The shape covers a minority of the pixels, so it pulls the mean luminance away from the
+    median (the background's) in its own direction. The sign of that contrast survives every
+    SimCLR augmentation (jitter rescales and shifts it, grayscale keeps it), which makes it a
+    feature an encoder can use to tell images apart without looking at the shape (notebook 05).
+    """
+    x = images.float()
+    gray = x.mean(1) if x.shape[1] == 1 else torch.einsum("nchw,c->nhw", x[:, :3], torch.tensor(_LUMA))
+    gray = gray.flatten(1)
+    return gray.mean(1) > gray.median(1).values
 
 
 # ----------------------------------------------------------------------------- bundled sets

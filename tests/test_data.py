@@ -447,3 +447,15 @@ def test_failed_download_offline_says_how_to_get_them(tmp_path, monkeypatch, nam
     message = str(info.value)
     assert "could not be downloaded" in message
     assert_actionable(message, name, tmp_path)
+
+
+def test_shape_polarity_follows_the_drawn_contrast():
+    light_on_dark = torch.zeros(1, 3, 16, 16, dtype=torch.uint8)
+    light_on_dark[:, :, 5:10, 5:10] = 200
+    dark_on_light = 255 - light_on_dark
+    assert data.shape_polarity(torch.cat([light_on_dark, dark_on_light])).tolist() == [True, False]
+    shapes = data.make_shapes(500, seed=3)
+    polarity = data.shape_polarity(shapes.images)
+    inverted = data.shape_polarity(255 - shapes.images)
+    assert (polarity != inverted).float().mean() > 0.99
+    assert 0.3 < polarity.float().mean() < 0.7
