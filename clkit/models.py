@@ -13,7 +13,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-import torch
 import torchvision
 from torch import Tensor, nn
 
@@ -122,12 +121,3 @@ class ProjectionHead(nn.Module):
 def count_parameters(module: nn.Module) -> int:
     """Number of trainable parameters."""
     return sum(p.numel() for p in module.parameters() if p.requires_grad)
-
-
-@torch.no_grad()
-def reset_parameters(module: nn.Module) -> nn.Module:
-    """Re-initialise every layer that knows how to, in place (a fresh random-init encoder)."""
-    for m in module.modules():
-        if m is not module and hasattr(m, "reset_parameters"):
-            m.reset_parameters()
-    return module

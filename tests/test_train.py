@@ -58,6 +58,7 @@ def test_resume_continues_to_the_same_weights(tiny, tmp_path, capsys):
     torch.testing.assert_close(weights(resumed), weights(straight), rtol=0, atol=0)
     assert history["epoch"] == [1, 2, 3] and history.steps == full.steps
     assert json.loads((tmp_path / "history.json").read_text())["epochs"][-1]["epoch"] == 3
+    assert train.History.load(tmp_path / "history.json").steps == history.steps
 
 
 def test_resume_refuses_a_checkpoint_from_other_settings(tiny, tmp_path):
