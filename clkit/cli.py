@@ -103,9 +103,10 @@ def _train(args: argparse.Namespace) -> int:
     summary["images_per_s"] = sum(history["images_per_s"]) / max(1, len(history["images_per_s"]))
     Path(args.out, "summary.json").write_text(json.dumps(summary, indent=1))
     print(f"kNN accuracy (k={args.knn_k}) on {args.dataset} test, {len(test_set)} images:")
-    print(f"  {args.method} encoder   {summary['trained']:.3f}")
-    print(f"  random-init encoder {summary['random_init']:.3f}")
-    print(f"  raw pixels          {summary['raw_pixels']:.3f}")
+    rows = {f"{args.method} encoder": summary["trained"], "random-init encoder": summary["random_init"],
+            "raw pixels": summary["raw_pixels"]}
+    for name, accuracy in rows.items():
+        print(f"  {name:<20} {accuracy:.3f}")
     print(f"training throughput: {summary['images_per_s']:.0f} images/s; checkpoint and history in {args.out}")
     return 0
 
