@@ -538,7 +538,11 @@ def view_geometry(
     Two views of every image are drawn once, from ``seed``, so each call measures the same pairs::
 
         alignment  = E ‖f(v1) − f(v2)‖²                      (α = 2; 0 = aligned, 2 = unrelated)
-        uniformity = log E_{i<j} exp(−2 ‖f(x_i) − f(x_j)‖²)    (t = 2; averaged over the two views)
+        uniformity = log E_{i<j} exp(−2 ‖f(x_i) − f(x_j)‖²)    (t = 2; averaged over the two views,
+                                                               as in Wang & Isola's own training loss)
+
+    and the pretext task's accuracy on the same pairs, :func:`contrastive_accuracy` (it depends on
+    the number of images: an anchor picks its partner out of 2N − 1 candidates)
 
     on ℓ2-normalised f = the projection z (``space="z"``, what the loss sees) or the backbone
     features h (``space="h"``).
@@ -547,7 +551,7 @@ def view_geometry(
         images: (N, C, H, W) uint8 images (a few hundred is plenty).
         augment: the view recipe, e.g. ``method.augment``.
     Returns:
-        a function ``method -> {"alignment": float, "uniformity": float}``.
+        a function ``method -> {"alignment": float, "uniformity": float, "contrastive_acc": float}``.
     """
     from clkit.augment import two_views
 
@@ -558,7 +562,8 @@ def view_geometry(
 
     def measure(method: nn.Module) -> dict[str, float]:
         a, b = features(method, v1, batch_size=batch_size), features(method, v2, batch_size=batch_size)
-        return {"alignment": float(alignment(a, b)), "uniformity": float((uniformity(a) + uniformity(b)) / 2)}
+        return {"alignment": float(alignment(a, b)), "uniformity": float((uniformity(a) + uniformity(b)) / 2),
+                "contrastive_acc": float(contrastive_accuracy(a, b))}
 
     return measure
 

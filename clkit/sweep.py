@@ -33,7 +33,7 @@ import platform
 import sys
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -231,7 +231,7 @@ def sweep(
     todo = [v for v in values if not any(math.isclose(v, d) for d in done)]
     if todo:
         train_set, test_set = datasets(base)
-        heldout = _heldout_views(base, test_set, device)
+        heldout = _heldout_measure(base, test_set)
     for value in todo:
         run = _train_one(param, value, base, train_set, test_set, heldout, device, checkpoints, progress)
         if run is None:  # interrupted: what is finished is already written
@@ -288,13 +288,11 @@ def datasets(s: SweepSettings) -> tuple[data.ImageSet, data.ImageSet]:
     return train_set, test_set
 
 
-def _heldout_views(s: SweepSettings, test_set: data.ImageSet, device: torch.device) -> tuple[torch.Tensor, ...]:
+def _heldout_measure(s: SweepSettings, test_set: data.ImageSet) -> Callable[[torch.nn.Module], dict[str, float]]:
     # The same two views of the same test images for every value of the sweep.
     n = min(s.heldout_images, len(test_set))
     images = test_set.take(n, seed=s.seed).images
-    recipe = augment.simclr(images.shape[-1], scale=(s.crop_min, 1.0))
-    v1, v2 = augment.two_views(images, recipe, generator=torch.Generator().manual_seed(s.seed))
-    return v1.to(device), v2.to(device)
+    return evaluate.view_geometry(images, augment.simclr(images.shape[-1], scale=(s.crop_min, 1.0)), seed=s.seed)
 
 
 def build_method(s: SweepSettings, in_channels: int, image_size: int) -> methods.SimCLR:
@@ -309,17 +307,17 @@ def build_method(s: SweepSettings, in_channels: int, image_size: int) -> methods
     )
 
 
-def geometry(method: methods.SimCLR, v1: torch.Tensor, v2: torch.Tensor) -> dict[str, float]:
-    """Alignment, uniformity and contrastive accuracy of z on one batch of two views, and the current τ.
+def geometry(method: methods.SimCLR, heldout: Callable[[torch.nn.Module], dict[str, float]]) -> dict[str, float]:
+    """Alignment, uniformity and contrastive accuracy of z on the fixed held-out views, and the current τ.
 
     Args:
-        v1, v2: (M, C, H, W) float views, row-aligned, on the method's device.
+        heldout: an :func:`clkit.evaluate.view_geometry` measure on the held-out images.
     """
-    z1, z2 = method.project(v1), method.project(v2)
+    measured = heldout(method)
     return {
-        "alignment": float(evaluate.alignment(z1, z2)),
-        "uniformity": float(evaluate.uniformity(torch.cat([z1, z2]))),
-        "contrastive_acc_heldout": float(evaluate.contrastive_accuracy(z1, z2)),
+        "alignment": measured["alignment"],
+        "uniformity": measured["uniformity"],
+        "contrastive_acc_heldout": measured["contrastive_acc"],
         "temperature_end": float(method.temperature),
     }
 
@@ -330,12 +328,11 @@ def _train_one(param, value, base, train_set, test_set, heldout, device, checkpo
     _, channels, size, _ = train_set.images.shape
     train.seed_everything(s.seed)
     method = build_method(s, channels, size)
-    v1, v2 = heldout
     history = train.fit(
         method, train_set, epochs=s.epochs, batch_size=s.batch_size, lr=s.lr, optimizer=s.optimizer,
         weight_decay=s.weight_decay, warmup_epochs=s.warmup_epochs, device=device, seed=s.seed,
         monitor=(train_set, test_set), monitor_every=s.monitor_every, knn_k=s.knn_k,
-        measures=[lambda m: geometry(m, v1, v2)],
+        measures=[lambda m: geometry(m, heldout)],
         out=None if checkpoints is None else Path(checkpoints) / f"{param}={value:g}",
         progress=progress,
     )

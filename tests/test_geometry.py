@@ -165,6 +165,7 @@ def test_view_geometry_measures_fixed_views_with_the_formulas():
     assert first["alignment"] == pytest.approx(evaluate.alignment(a, b).item(), rel=1e-4)
     expected_uniformity = (evaluate.uniformity(a) + evaluate.uniformity(b)).item() / 2
     assert first["uniformity"] == pytest.approx(expected_uniformity, rel=1e-4, abs=1e-6)
+    assert first["contrastive_acc"] == pytest.approx(evaluate.contrastive_accuracy(a, b).item())
     # Identical views are perfectly aligned, in h as in z.
     assert evaluate.view_geometry(images, identity, space="h")(method)["alignment"] == pytest.approx(0, abs=1e-6)
     with pytest.raises(ValueError, match="space must be"):
