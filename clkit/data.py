@@ -90,6 +90,20 @@ SPLITS: tuple[str, ...] = ("train", "test")
 # ----------------------------------------------------------------------------- the record
 
 
+def to_float(images: Tensor) -> Tensor:
+    """Images as floats in [0, 1].
+
+    images: (..., C, H, W) uint8 in 0..255, or floating point in 0..1.
+    Returns: uint8 input divided by 255 as float32; floating input unchanged (same object).
+    """
+    if images.dtype == torch.uint8:
+        return images.to(torch.float32).div_(255)
+    if not images.is_floating_point():
+        raise TypeError(f"images must be uint8 (0..255) or floating point (0..1), got dtype {images.dtype}")
+    return images
+
+
+
 @dataclass(eq=False, repr=False)
 class ImageSet:
     """A labelled set of images, the one record every loader returns.
