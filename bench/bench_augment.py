@@ -4,6 +4,7 @@ Batches of 256 uint8 images of 32 × 32, the SimCLR recipe (crop, flip, colour j
 grayscale, blur). Prints images per second for:
 
 - ``clkit`` on the CPU, and on the GPU if there is one;
+- ``clkit`` with BYOL's second view (blur p = 0.1, solarize p = 0.2) on the CPU;
 - torchvision v2 ``Compose`` applied to each image in a Python loop (independent parameters,
   what a DataLoader worker does);
 - torchvision v2 ``Compose`` applied to the whole batch tensor at once: fast, but one
@@ -23,7 +24,7 @@ from collections.abc import Callable
 import torch
 from torchvision.transforms import v2
 
-from clkit.augment import simclr
+from clkit.augment import byol, simclr
 
 BATCH, SIDE = 256, 32
 
@@ -60,6 +61,7 @@ def torchvision_simclr(size: int) -> v2.Compose:
 def main() -> None:
     images = torch.randint(0, 256, (BATCH, 3, SIDE, SIDE), dtype=torch.uint8)
     aug, reference = simclr(SIDE), torchvision_simclr(SIDE)
+    byol_second = byol(SIDE)[1]
     generator = torch.Generator().manual_seed(0)
     rows = []
     default_threads = torch.get_num_threads()
@@ -67,6 +69,8 @@ def main() -> None:
         torch.set_num_threads(threads)
         cpu = f"CPU, {threads} thread{'s' if threads > 1 else ''}"
         rows.append((f"clkit simclr(32), {cpu}", images_per_second(lambda: aug(images, generator))))
+        second = images_per_second(lambda: byol_second(images, generator))
+        rows.append((f"clkit byol(32) view 2, {cpu}", second))
         loop = images_per_second(lambda: [reference(image) for image in images], repeats=3)
         rows.append((f"torchvision v2, per image in a loop, {cpu}", loop))
         rows.append(

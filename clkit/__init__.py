@@ -2,7 +2,8 @@
 
 One module per stage of the data flow::
 
-    data ─► augment ─► models ─► losses ─► methods ─► train ─► evaluate ─► viz / widgets
+    data ─► augment ─► models ─► losses ─► methods ─► evaluate ─► train ─► recipes ─► sweep ─► cli
+                                                             (viz / widgets on top)
 
 ``import clkit`` needs only torch and torchvision. The plotting and widget modules
 (``clkit.viz``, ``clkit.widgets``) import matplotlib, plotly and ipywidgets when they
@@ -15,7 +16,15 @@ import importlib
 
 __version__ = "0.1.0"
 
-_SUBMODULES = ("augment", "cli", "data", "evaluate", "losses", "methods", "models", "scale", "train", "viz", "widgets")
+_SUBMODULES = ("augment", "cli", "data", "evaluate", "losses", "methods", "models", "recipes", "scale", "sweep", "train",
+               "viz", "widgets")
+
+
+def load(path):
+    """The trained method stored in a checkpoint file or run folder, rebuilt and in eval mode (:func:`clkit.recipes.load`)."""
+    from clkit.recipes import load as load_checkpoint
+
+    return load_checkpoint(path)
 
 
 def __getattr__(name: str):

@@ -2,9 +2,11 @@
 
     clkit train --method simclr --dataset shapes --epochs 15 --out runs/simclr
 
-trains with :func:`clkit.train.fit` (progress bar, a checkpoint and ``history.json`` in
-``--out``, resumed when the folder already holds a run), then prints the kNN accuracy of
-the trained encoder beside two baselines: raw pixels and the same encoder at random init.
+builds the method from its recipe (:mod:`clkit.recipes`; any option given overrides the
+recipe's setting), trains it with :func:`clkit.train.fit` (progress bar, a checkpoint and
+``history.json`` in ``--out``, resumed when the folder already holds a run), then prints
+the kNN accuracy of the trained encoder beside two baselines: raw pixels and the same
+encoder at random init.
 
     clkit sweep --param temperature --values 0.05,0.1,0.2,0.5,1.0 --out runs/temperature.json
 
@@ -25,28 +27,8 @@ from pathlib import Path
 
 import torch
 
-from clkit import augment, data, evaluate, methods, models, scale, train
+from clkit import data, evaluate, methods, models, recipes, scale, train
 from clkit import sweep as sweep_lib
-
-
-def build_method(
-    name: str,
-    encoder: str,
-    image_size: int,
-    in_channels: int,
-    num_classes: int,
-    temperature: float = 0.2,
-    learn_temperature: bool = False,
-) -> methods.Method:
-    """A method by name, with the SimCLR augmentation at ``image_size`` and a fresh encoder."""
-    backbone = models.encoder(encoder, in_channels=in_channels)
-    # SimCLR's recipe; the smallest crop keeps 20% of the image rather than 8% (see notebook 03).
-    views = augment.simclr(image_size, scale=(0.2, 1.0))
-    if name == "simclr":
-        return methods.SimCLR(backbone, views, temperature=temperature, learn_temperature=learn_temperature)
-    if name == "supervised":
-        return methods.Supervised(backbone, views, num_classes)
-    raise ValueError(f"unknown method {name!r}; valid methods are {', '.join(methods.METHODS)}")
 
 
 def knn_summary(
@@ -77,24 +59,22 @@ def knn_summary(
 
 
 def _train(args: argparse.Namespace) -> int:
-    train_set = data.load(args.dataset, "train", root=args.root, download=args.download)
-    test_set = data.load(args.dataset, "test", root=args.root, download=args.download)
+    given = {k: v for k, v in vars(args).items() if k in RECIPE_OPTIONS and v is not None}
     if args.limit:
-        train_set = train_set.take(min(args.limit, len(train_set)), seed=args.seed)
-    _, channels, height, _ = train_set.images.shape
-
-    def fresh() -> methods.Method:
-        return build_method(args.method, args.encoder, height, channels, len(train_set.classes),
-                            args.temperature, args.learn_temperature)
+        given["n_train"] = args.limit
+    r = recipes.recipe(args.method, args.dataset, args.scale, **given)
+    train_set = data.load(r.dataset, "train", root=args.root, download=args.download)
+    test_set = data.load(r.dataset, "test", root=args.root, download=args.download)
+    if r.n_train and r.n_train < len(train_set):
+        train_set = train_set.take(r.n_train, seed=args.seed)
 
     train.seed_everything(args.seed)
-    method = fresh()
+    method = recipes.build(r, train_set.shape, len(train_set.classes))
     train.seed_everything(args.seed + 1)
-    random_init = fresh()
+    random_init = recipes.build(r, train_set.shape, len(train_set.classes))
     history = train.fit(
-        method, train_set, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, optimizer=args.optimizer,
-        device=args.device, seed=args.seed, monitor=(train_set, test_set), monitor_every=args.monitor_every,
-        knn_k=args.knn_k, out=args.out,
+        method, train_set, **r.fit_settings(), device=args.device, seed=args.seed, monitor=(train_set, test_set),
+        monitor_every=args.monitor_every, knn_k=args.knn_k, out=args.out,
     )
     if history.interrupted:
         return 130
@@ -102,12 +82,13 @@ def _train(args: argparse.Namespace) -> int:
     summary = knn_summary(method, random_init.to(device), train_set, test_set, k=args.knn_k, device=device)
     summary["images_per_s"] = sum(history["images_per_s"]) / max(1, len(history["images_per_s"]))
     Path(args.out, "summary.json").write_text(json.dumps(summary, indent=1))
-    print(f"kNN accuracy (k={args.knn_k}) on {args.dataset} test, {len(test_set)} images:")
-    rows = {f"{args.method} encoder": summary["trained"], "random-init encoder": summary["random_init"],
+    print(f"kNN accuracy (k={args.knn_k}) on {r.dataset} test, {len(test_set)} images:")
+    rows = {f"{r.method} encoder": summary["trained"], "random-init encoder": summary["random_init"],
             "raw pixels": summary["raw_pixels"]}
     for name, accuracy in rows.items():
         print(f"  {name:<20} {accuracy:.3f}")
-    print(f"training throughput: {summary['images_per_s']:.0f} images/s; checkpoint and history in {args.out}")
+    print(f"training throughput: {summary['images_per_s']:.0f} images/s; checkpoint and history in {args.out} "
+          f"(clkit.load({str(args.out)!r}) returns the trained model)")
     return 0
 
 
@@ -138,20 +119,35 @@ def _sweep(args: argparse.Namespace) -> int:
     return 0 if results["complete"] else 130
 
 
+#: ``clkit train`` options that override a recipe setting of the same name.
+RECIPE_OPTIONS = ("encoder", "epochs", "batch_size", "lr", "optimizer", "temperature", "learn_temperature")
+
+
+def _method_name(text: str) -> str:
+    if text not in methods.METHODS:
+        raise argparse.ArgumentTypeError(f"unknown method {text!r}; valid methods are {', '.join(methods.METHODS)}")
+    return text
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="clkit", description="The contrastive learning kit.")
     commands = p.add_subparsers(dest="command", required=True)
 
-    t = commands.add_parser("train", help="train a method and compare it with raw pixels and random init")
-    t.add_argument("--method", default="simclr", choices=sorted(methods.METHODS))
+    t = commands.add_parser("train", help="train a method and compare it with raw pixels and random init",
+                            description="Settings not given come from the method's recipe for the dataset and "
+                                        "scale (clkit.recipes).")
+    t.add_argument("--method", default="simclr", type=_method_name, metavar="NAME",
+                   help=f"one of {', '.join(methods.METHODS)}")
     t.add_argument("--dataset", default="shapes", choices=data.DATASETS)
-    t.add_argument("--encoder", default="small_cnn", choices=sorted(models.ENCODERS))
-    t.add_argument("--epochs", type=int, default=20)
-    t.add_argument("--batch-size", type=int, default=256)
-    t.add_argument("--lr", type=float, default=2e-3)
-    t.add_argument("--optimizer", default="adamw", choices=train.OPTIMIZERS)
-    t.add_argument("--temperature", type=float, default=0.2)
-    t.add_argument("--learn-temperature", action="store_true", help="learn τ as a logit scale, as CLIP does")
+    t.add_argument("--scale", default=None, choices=scale.SCALES,
+                   help="recipe sizes (default: $CLKIT_SCALE, else laptop on a CPU, full on a GPU)")
+    t.add_argument("--encoder", choices=sorted(models.ENCODERS))
+    t.add_argument("--epochs", type=int)
+    t.add_argument("--batch-size", type=int)
+    t.add_argument("--lr", type=float)
+    t.add_argument("--optimizer", choices=train.OPTIMIZERS)
+    t.add_argument("--temperature", type=float)
+    t.add_argument("--learn-temperature", action="store_true", default=None, help="learn τ as a logit scale, as CLIP does")
     t.add_argument("--limit", type=int, default=0, help="train on a class-balanced subset of this many images")
     t.add_argument("--monitor-every", type=int, default=1)
     t.add_argument("--knn-k", type=int, default=20)

@@ -79,16 +79,17 @@ def temperature_explorer(
                               continuous_update=False)
     hard = widgets.Checkbox(value=True, description="show hard negative", indent=False)
     out = widgets.Output()
+    app = widgets.VBox([widgets.HBox([tau, which, hard]), out])
 
     def redraw(*_) -> None:
-        figure = viz.anchor_temperature_figure(z1, z2, which.value, tau.value, views=views, labels=labels,
-                                               show_hard_negative=hard.value, temperature_range=temperature_range,
-                                               class_names=class_names)
+        app.figure = viz.anchor_temperature_figure(z1, z2, which.value, tau.value, views=views, labels=labels,
+                                                   show_hard_negative=hard.value,
+                                                   temperature_range=temperature_range, class_names=class_names)
         out.clear_output(wait=True)
         with out:
-            display(figure)
+            display(app.figure)
 
     for control in (tau, which, hard):
         control.observe(redraw, names="value")
     redraw()
-    return widgets.VBox([widgets.HBox([tau, which, hard]), out])
+    return app

@@ -11,6 +11,7 @@ from torchvision.transforms import InterpolationMode, RandomResizedCrop
 
 from clkit import augment
 from clkit.augment import Params, SimCLRAugment, crop_only, simclr, to_float, two_views, weak
+from clkit.augment import byol, multi_crop, views
 
 BILINEAR = InterpolationMode.BILINEAR
 JITTER_REFERENCE = {
@@ -468,3 +469,220 @@ def test_bad_images_and_params_are_refused():
         aug.apply(torch.rand(2, 3, 32, 32), big)
     with pytest.raises(ValueError, match="n must be an integer >= 0"):
         aug.sample(-1, 32, 32)
+
+
+# --------------------------------------------------------------------------- solarize
+
+
+@pytest.mark.parametrize("threshold", [0.0, 0.3, 0.5, 0.75, 1.0])
+@pytest.mark.parametrize("channels", [3, 1])
+def test_solarize_matches_torchvision_including_pixels_at_the_threshold(threshold, channels):
+    images = random_images(n=4, channels=channels, height=16, width=16, seed=19)
+    images[:, :, 5, :6] = threshold  # exactly at the threshold: inverted
+    images[:, :, 6, :3] = torch.nextafter(torch.tensor(threshold), torch.tensor(-1.0))  # just below: kept
+    result = augment.solarize(images, threshold)
+    assert torch.equal(result, TF.solarize(images, threshold))
+    assert torch.equal(result[:, :, 5, :6], torch.full_like(images[:, :, 5, :6], 1.0 - threshold))
+
+
+def test_solarize_is_applied_last_and_only_to_the_chosen_images():
+    images = random_images(n=6, height=16, width=16, seed=20)
+    aug = simclr(16, jitter_p=1.0, grayscale_p=0.5, blur_p=1.0, solarize_p=0.5, solarize_threshold=0.4)
+    params = aug.sample(6, 16, 16, generator(21))
+    chosen = torch.tensor([True, False, True, True, False, False])
+    params = dataclasses.replace(params, solarize=chosen)
+    nobody = torch.zeros(6, dtype=torch.bool)
+    without = dataclasses.replace(aug, solarize_p=0.0)
+    before = without.apply(images, dataclasses.replace(params, solarize=nobody))
+    result = aug.apply(images, params)
+    assert torch.equal(result[chosen], TF.solarize(before[chosen], 0.4))
+    assert torch.equal(result[~chosen], before[~chosen])
+
+
+def test_recipe_with_solarize_matches_torchvision_composition():
+    images = random_images(n=24, height=32, width=32, seed=22)
+    first, second = byol(24)
+    params = second.sample(24, 32, 32, generator(23))
+    params = dataclasses.replace(params, solarize=torch.arange(24) % 3 == 0, blur=torch.arange(24) % 2 == 0)
+    expected = reference_batch(images, params, 24, second.kernel_size)
+    expected[params.solarize] = TF.solarize(expected[params.solarize], 0.5)
+    torch.testing.assert_close(second.apply(images, params), expected, atol=1e-4, rtol=0)
+
+
+def test_sampled_solarize_probability_and_the_off_switch():
+    n = 20000
+    params = simclr(32, solarize_p=0.3).sample(n, 32, 32, generator(24))
+    assert params.solarize.dtype == torch.bool and params.solarize.shape == (n,)
+    assert abs(params.solarize.double().mean() - 0.3) < 0.015
+    assert not simclr(32).sample(100, 32, 32, generator(24)).solarize.any()
+    assert not identity_params(3, 8, 8).solarize.any()  # Params built without the field: nobody solarized
+
+
+def test_solarize_is_drawn_after_every_other_parameter():
+    params_off = simclr(32).sample(64, 32, 32, generator(25))
+    params_on = simclr(32, solarize_p=0.5).sample(64, 32, 32, generator(25))
+    for field in dataclasses.fields(Params):
+        if field.name != "solarize":
+            assert torch.equal(getattr(params_on, field.name), getattr(params_off, field.name)), field.name
+    assert 0 < int(params_on.solarize.sum()) < 64
+
+
+# Drawn by clkit.augment as it was before solarize existed: simclr(32).sample(5, 40, 36) with seed 2024,
+# then torch.rand(2) from the same generator.
+DRAWS_BEFORE_SOLARIZE = {
+    "top": [20, 16, 9, 10, 1],
+    "left": [7, 11, 7, 12, 6],
+    "height": [20, 18, 23, 27, 24],
+    "width": [23, 16, 26, 23, 25],
+    "flip": [True, False, True, True, False],
+    "jitter": [True, True, False, True, True],
+    "brightness": [
+        0.40978574752807617, 1.6889675855636597, 1.29679274559021,
+        0.24362698197364807, 1.5074447393417358,
+    ],
+    "contrast": [
+        0.7675719857215881, 0.6470057368278503, 0.9546627402305603,
+        1.0251765251159668, 0.5968508720397949,
+    ],
+    "saturation": [
+        1.1188567876815796, 0.669619083404541, 1.6951367855072021,
+        0.6495318412780762, 1.1354745626449585,
+    ],
+    "hue": [
+        0.15744569897651672, 0.1295469105243683, -0.17281392216682434,
+        0.17344000935554504, -0.011033750139176846,
+    ],
+    "order": [[1, 0, 3, 2], [3, 2, 0, 1], [3, 2, 1, 0], [0, 2, 1, 3], [1, 3, 0, 2]],
+    "grayscale": [False, False, False, True, False],
+    "blur": [False, True, True, False, False],
+    "sigma": [
+        0.6391173005104065, 1.4122357368469238, 1.6561554670333862,
+        0.654880940914154, 1.881453275680542,
+    ],
+}
+NEXT_DRAWS_BEFORE_SOLARIZE = [0.7364630103111267, 0.0068356990814208984]
+
+
+def test_existing_recipes_draw_exactly_what_they_drew_before_solarize():
+    g = generator(2024)
+    params = simclr(32).sample(5, 40, 36, g)
+    for name, values in DRAWS_BEFORE_SOLARIZE.items():
+        actual = getattr(params, name)
+        assert torch.equal(actual, torch.tensor(values, dtype=actual.dtype)), name
+    assert not params.solarize.any()
+    # the generator is left where it was, so the next view (two_views' second) is unchanged too
+    assert torch.equal(torch.rand(2, generator=g), torch.tensor(NEXT_DRAWS_BEFORE_SOLARIZE))
+
+
+def test_repr_shows_solarize_only_when_on():
+    assert "solarize" not in repr(simclr(32))
+    assert "  solarize             p=0.2, threshold=0.5" in repr(byol(32)[1]).splitlines()
+
+
+@pytest.mark.parametrize(
+    "arguments, message",
+    [
+        ({"solarize_p": 1.5}, r"solarize_p must be a number in \[0, 1\], got 1.5"),
+        ({"solarize_p": True}, r"solarize_p"),
+        ({"solarize_threshold": -0.1}, r"solarize_threshold must be a number in \[0, 1\], got -0.1"),
+        ({"solarize_threshold": 1.5}, r"solarize_threshold"),
+    ],
+)
+def test_bad_solarize_arguments_are_refused(arguments, message):
+    with pytest.raises(ValueError, match=message):
+        simclr(32, **arguments)
+    with pytest.raises(ValueError, match=message):
+        SimCLRAugment(32, **arguments)
+
+
+# --------------------------------------------------------------------------- views and recipe lists
+
+
+def test_views_gives_one_view_per_recipe_with_its_own_size():
+    images = torch.randint(0, 256, (5, 3, 40, 36), dtype=torch.uint8)
+    recipes = [simclr(32), crop_only(16), weak(8), simclr(32, blur_p=0.0)]
+    result = views(images, recipes, generator(26))
+    assert isinstance(result, list) and len(result) == 4
+    shapes = [tuple(view.shape) for view in result]
+    assert shapes == [(5, 3, 32, 32), (5, 3, 16, 16), (5, 3, 8, 8), (5, 3, 32, 32)]
+    assert all(view.dtype == torch.float32 for view in result)
+    assert views(images, [], generator(26)) == []
+
+
+def test_views_draws_the_recipes_in_order_from_one_generator():
+    images = torch.randint(0, 256, (6, 3, 32, 32), dtype=torch.uint8)
+    recipes = [simclr(32), crop_only(16), byol(24)[1]]
+    g = generator(27)
+    expected = [aug(to_float(images), g) for aug in recipes]
+    result = views(images, recipes, generator(27))
+    assert all(torch.equal(a, b) for a, b in zip(result, expected))
+
+
+def test_two_views_equals_views_with_the_recipe_twice():
+    images = torch.randint(0, 256, (6, 3, 32, 32), dtype=torch.uint8)
+    aug = simclr(32)
+    pair = two_views(images, aug, generator(28))
+    assert isinstance(pair, tuple) and len(pair) == 2
+    listed = views(images, [aug, aug], generator(28))
+    assert torch.equal(pair[0], listed[0]) and torch.equal(pair[1], listed[1])
+    g = generator(28)  # and what two_views always did: to_float once, then aug twice
+    x = to_float(images)
+    assert torch.equal(pair[0], aug(x, g)) and torch.equal(pair[1], aug(x, g))
+
+
+def test_views_refuses_what_is_not_a_recipe():
+    images = torch.rand(2, 3, 16, 16)
+    with pytest.raises(TypeError, match=r"recipes\[1\] must be a SimCLRAugment or a callable, got str"):
+        views(images, [simclr(16), "simclr"])
+
+
+def test_byol_pair_differs_only_in_blur_and_solarize():
+    first, second = byol(32)
+    assert (first.blur_p, first.solarize_p) == (1.0, 0.0)
+    assert (second.blur_p, second.solarize_p) == (0.1, 0.2)
+    for aug in (first, second):
+        assert (aug.size, aug.scale, aug.ratio, aug.flip_p) == (32, (0.08, 1.0), (3 / 4, 4 / 3), 0.5)
+        assert (aug.brightness, aug.contrast, aug.saturation, aug.hue) == (0.4, 0.4, 0.2, 0.1)
+        assert (aug.jitter_p, aug.grayscale_p, aug.blur_sigma) == (0.8, 0.2, (0.1, 2.0))
+        assert aug.solarize_threshold == 0.5
+    assert dataclasses.replace(second, blur_p=1.0, solarize_p=0.0) == first
+    params = second.sample(20000, 32, 32, generator(29))
+    assert abs(params.blur.double().mean() - 0.1) < 0.015
+    assert abs(params.solarize.double().mean() - 0.2) < 0.015
+    assert first.sample(100, 32, 32, generator(29)).blur.all()
+
+
+def test_multi_crop_views_have_the_global_then_local_shapes():
+    images = torch.randint(0, 256, (4, 3, 48, 40), dtype=torch.uint8)
+    recipes = multi_crop(32, 16)
+    assert len(recipes) == 8
+    assert [aug.size for aug in recipes] == [32] * 2 + [16] * 6
+    assert [aug.scale for aug in recipes] == [(0.14, 1.0)] * 2 + [(0.05, 0.14)] * 6
+    result = views(images, recipes, generator(30))
+    assert [tuple(view.shape) for view in result] == [(4, 3, 32, 32)] * 2 + [(4, 3, 16, 16)] * 6
+    gray = views(images[:, :1], multi_crop(24, 8, n_global=1, n_local=3), generator(30))
+    assert [tuple(view.shape) for view in gray] == [(4, 1, 24, 24)] + [(4, 1, 8, 8)] * 3
+
+
+def test_multi_crop_colour_is_simclrs_unless_overridden():
+    default = multi_crop(32, 16, n_local=1)
+    assert default[0] == simclr(32, scale=(0.14, 1.0)) and default[-1] == simclr(16, scale=(0.05, 0.14))
+    custom = multi_crop(32, 16, n_global=1, n_local=2, global_scale=(0.4, 1.0), local_scale=(0.05, 0.4),
+                        jitter_strength=0.5, blur_p=0.0, solarize_p=0.1)  # fmt: skip
+    assert [aug.scale for aug in custom] == [(0.4, 1.0), (0.05, 0.4), (0.05, 0.4)]
+    assert all(aug.brightness == 0.4 and aug.blur_p == 0.0 and aug.solarize_p == 0.1 for aug in custom)
+    with pytest.raises(ValueError, match="n_global must be an integer >= 1"):
+        multi_crop(32, 16, n_global=0)
+    with pytest.raises(ValueError, match="n_local must be an integer >= 0"):
+        multi_crop(32, 16, n_local=-1)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_cpu_and_gpu_give_the_same_multi_view_recipes():
+    images = torch.randint(0, 256, (64, 3, 32, 32), dtype=torch.uint8)
+    recipes = byol(32) + multi_crop(32, 16, n_local=2, solarize_p=0.5)
+    on_cpu = views(images, recipes, generator(31))
+    on_gpu = views(images.cuda(), recipes, generator(31))
+    for cpu, gpu in zip(on_cpu, on_gpu):
+        assert gpu.device.type == "cuda"
+        torch.testing.assert_close(gpu.cpu(), cpu, atol=1e-4, rtol=0)

@@ -112,6 +112,178 @@ def test_to_and_repr():
         assert torch.equal(moved[torch.tensor([1, 2])].images.cpu(), s.images[1:3])
 
 
+def test_fast_path_gives_what_the_checked_path_gives(small_shapes):
+    # An int64 tensor on the images' device takes the fast path; a list of the same positions
+    # takes the checked one. Negative positions and a 2-D index (flattened) behave alike on both.
+    s = small_set()
+    for positions in ([5, 0, 3], [11, -1, 0, 0], [[1, 2], [3, 4]], []):
+        index = torch.tensor(positions, dtype=torch.int64)
+        fast, checked = s[index], s[index.reshape(-1).tolist()]
+        assert isinstance(fast, data.ImageSet)
+        assert torch.equal(fast.images, checked.images) and torch.equal(fast.labels, checked.labels)
+        assert fast.captions == checked.captions
+        assert fast.classes == checked.classes and fast.name == checked.name
+    assert s[torch.tensor(4)].captions == s[4].captions == ["image 4"]  # a 0-d index gives a set of one
+    index = torch.randperm(len(small_shapes), generator=torch.Generator().manual_seed(0))[:64]
+    fast, checked = small_shapes[index], small_shapes[index.tolist()]
+    assert torch.equal(fast.images, checked.images) and torch.equal(fast.labels, checked.labels)
+    assert fast.captions is None and repr(fast) == repr(checked)
+    fast.classes.append("extra")  # the subset owns its class list, as a checked subset does
+    assert len(small_shapes.classes) == 10
+
+
+def test_fast_path_runs_no_checks_and_reads_nothing_back(monkeypatch):
+    s, captioned = small_set(captions=False), small_set()
+    index = torch.tensor([3, 1, 4])
+
+    def forbidden(*args, **kwargs):
+        raise AssertionError("the fast path must not validate or read values back to the host")
+
+    monkeypatch.setattr(data.ImageSet, "__post_init__", forbidden)
+    for name in ("min", "max", "item", "tolist", "__int__", "__bool__"):
+        monkeypatch.setattr(torch.Tensor, name, forbidden)
+    monkeypatch.setattr(torch, "arange", forbidden)
+    sub = s[index]
+    monkeypatch.undo()
+    assert torch.equal(sub.images, s.images[index]) and torch.equal(sub.labels, s.labels[index])
+    # The same patch proves itself: the checked path, and captions, do go through them.
+    monkeypatch.setattr(data.ImageSet, "__post_init__", forbidden)
+    with pytest.raises(AssertionError, match="fast path"):
+        s[[3, 1, 4]]
+    monkeypatch.undo()
+    monkeypatch.setattr(torch.Tensor, "tolist", forbidden)
+    with pytest.raises(AssertionError, match="fast path"):
+        captioned[index]
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a GPU")
+def test_fast_path_does_not_synchronise_on_the_gpu():
+    s = small_set(captions=False).to("cuda")
+    index = torch.tensor([3, 1, 4], device="cuda")
+    torch.cuda.synchronize()
+    torch.cuda.set_sync_debug_mode("error")
+    try:
+        sub = s[index]
+    finally:
+        torch.cuda.set_sync_debug_mode("default")
+    assert sub.images.is_cuda and torch.equal(sub.labels.cpu(), torch.tensor([0, 1, 1]))
+    assert torch.equal(sub.images.cpu(), small_set().images[[3, 1, 4]])
+
+
+def test_records_share_one_protocol():
+    images, labels = torch.zeros(4, 3, 2, 2, dtype=torch.uint8), torch.tensor([0, 1, 0, 1])
+    records = [
+        small_set(),
+        small_text(),
+        data.Batch(images, labels),
+        data.Batch(tokens=torch.ones(4, 5, dtype=torch.int64), captions=list("abcd")),
+    ]
+    for r in records:
+        assert isinstance(r, data.Records)
+        sub = r[torch.tensor([2, 0])]
+        assert type(sub) is type(r) and len(sub) == 2
+        assert type(sub.to("cpu")) is type(r)
+    image_set, text_set = records[:2]
+    assert image_set.tokens is None and text_set.images is None
+
+
+def test_batch_is_positional_light_and_movable():
+    images, labels = torch.arange(24, dtype=torch.uint8).view(6, 1, 2, 2), torch.tensor([0, 1, 2, 0, 1, 2])
+    b = data.Batch(images, labels)
+    assert b.images is images and b.labels is labels and b.tokens is None and b.captions is None
+    assert len(b) == 6 and len(data.Batch(tokens=torch.zeros(3, 4, dtype=torch.int64))) == 3
+    assert len(data.Batch()) == 0
+    sub = data.Batch(images, labels, captions=[f"c{i}" for i in range(6)])[torch.tensor([4, 1])]
+    assert torch.equal(sub.images, images[[4, 1]]) and sub.labels.tolist() == [1, 1]
+    assert sub.captions == ["c4", "c1"]
+    masked = data.Batch(images, labels, captions=[f"c{i}" for i in range(6)])[labels == 2]
+    assert masked.captions == ["c2", "c5"] and masked.labels.tolist() == [2, 2]
+    # No validation: a hand-made batch may hold anything the caller hands it.
+    assert len(data.Batch(images.float(), labels[:2])) == 6
+    moved = b.to("cpu")
+    assert torch.equal(moved.images, images) and moved.tokens is None
+    if torch.cuda.is_available():
+        moved = b.to("cuda")
+        assert moved.images.is_cuda and moved.labels.is_cuda
+
+
+# ----------------------------------------------------------------------------- TextSet
+
+
+def small_text(n: int = 12, k: int = 3, captions: bool = True, length: int = 5) -> data.TextSet:
+    tokens = torch.arange(1, n * length + 1).view(n, length)
+    tokens[:, -1] = 0  # one column of padding
+    labels = torch.arange(n) % k
+    caps = [f"sentence {i}" for i in range(n)] if captions else None
+    return data.TextSet(tokens, labels, [f"c{j}" for j in range(k)], "toy text", caps)
+
+
+def test_textset_validates_its_fields():
+    tokens = torch.ones(4, 6, dtype=torch.int64)
+    labels = torch.tensor([0, 1, 0, 1])
+    with pytest.raises(TypeError, match="tokens and labels must be torch tensors"):
+        data.TextSet(tokens.tolist(), labels, ["a", "b"], "x")
+    with pytest.raises(TypeError, match="int64 token ids.*tokens.long"):
+        data.TextSet(tokens.int(), labels, ["a", "b"], "x")
+    with pytest.raises(ValueError, match=r"2-D \(N, L\).*got shape \(4, 6, 1\)"):
+        data.TextSet(tokens[..., None], labels, ["a", "b"], "x")
+    with pytest.raises(ValueError, match=">= 0"):
+        data.TextSet(tokens - 2, labels, ["a", "b"], "x")
+    with pytest.raises(TypeError, match="labels must be int64"):
+        data.TextSet(tokens, labels.int(), ["a", "b"], "x")
+    with pytest.raises(ValueError, match="4 sentences but 3 labels"):
+        data.TextSet(tokens, labels[:3], ["a", "b"], "x")
+    with pytest.raises(ValueError, match="0..1 for 2 classes"):
+        data.TextSet(tokens, torch.tensor([0, 1, 2, 0]), ["a", "b"], "x")
+    with pytest.raises(ValueError, match="4 sentences but 1 captions"):
+        data.TextSet(tokens, labels, ["a", "b"], "x", captions=["one"])
+    empty = data.TextSet(torch.zeros(0, 6, dtype=torch.int64), torch.zeros(0, dtype=torch.int64), ["a"], "x")
+    assert len(empty) == 0
+
+
+def test_textset_indexing_both_paths():
+    t = small_text()
+    for index in (slice(2, 7), torch.tensor([5, 0, 3]), [5, 0, 3], t.labels == 1, 4):
+        sub = t[index]
+        expect = torch.arange(len(t))[index].reshape(-1)
+        assert isinstance(sub, data.TextSet)
+        assert torch.equal(sub.tokens, t.tokens[expect]) and torch.equal(sub.labels, t.labels[expect])
+        assert sub.captions == [f"sentence {i}" for i in expect.tolist()]
+        assert sub.classes == t.classes and sub.name == t.name
+    with pytest.raises(IndexError):
+        t[[len(t)]]
+
+
+def test_textset_take_matches_imagesets():
+    # One take for both kinds of set: the same labels give the same positions.
+    images, texts = small_set(n=30, k=3), small_text(n=30, k=3)
+    for n, seed in ((9, None), (10, 1), (10, 2)):
+        picked = texts.take(n, seed=seed)
+        assert picked.captions == [c.replace("image", "sentence") for c in images.take(n, seed=seed).captions]
+    assert torch.bincount(texts.take(9).labels).tolist() == [3, 3, 3]
+    with pytest.raises(ValueError, match="cannot take 31 sentences"):
+        texts.take(31)
+
+
+def test_textset_to_and_repr():
+    t = small_text(captions=False)
+    assert t.to("cpu").tokens.device.type == "cpu"
+    assert repr(t) == "TextSet('toy text', N=12, L=5, 3 classes)"
+    assert repr(small_text()) == "TextSet('toy text', N=12, L=5, 3 classes, captions)"
+    if torch.cuda.is_available():
+        moved = t.to("cuda")
+        assert moved.tokens.is_cuda and moved.labels.is_cuda
+        assert torch.equal(moved[torch.tensor([1, 2], device="cuda")].tokens.cpu(), t.tokens[1:3])
+
+
+def test_default_root_is_the_kits_data_folder(monkeypatch, tmp_path):
+    kit = Path(__file__).resolve().parents[1]
+    monkeypatch.delenv("CLKIT_DATA", raising=False)
+    assert Path(data.default_root()) == kit / "data"  # not the package folder clkit/data
+    monkeypatch.setenv("CLKIT_DATA", str(tmp_path))
+    assert data.default_root() == str(tmp_path)
+
+
 # ----------------------------------------------------------------------------- shapes
 
 
@@ -449,12 +621,12 @@ def test_failed_download_offline_says_how_to_get_them(tmp_path, monkeypatch, nam
     assert_actionable(message, name, tmp_path)
 
 
-def test_shape_polarity_follows_the_drawn_contrast():
+def test_shape_polarity_follows_the_drawn_contrast(small_shapes):
     light_on_dark = torch.zeros(1, 3, 16, 16, dtype=torch.uint8)
     light_on_dark[:, :, 5:10, 5:10] = 200
     dark_on_light = 255 - light_on_dark
     assert data.shape_polarity(torch.cat([light_on_dark, dark_on_light])).tolist() == [True, False]
-    shapes = data.make_shapes(500, seed=3)
+    shapes = small_shapes
     polarity = data.shape_polarity(shapes.images)
     inverted = data.shape_polarity(255 - shapes.images)
     assert (polarity != inverted).float().mean() > 0.99

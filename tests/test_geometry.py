@@ -178,11 +178,11 @@ def test_positives_only_is_the_alignment_loss_and_collapses():
     images = tiny_images(64)
     # With identical views the loss is exactly zero: nothing else is asked of the embedding.
     same = methods.PositivesOnly(models.small_cnn(width=4), identity, projection_dim=8)
-    loss, logs = same.loss(methods.Batch(images))
+    loss, logs = same(methods.Batch(images))
     assert loss.item() == pytest.approx(0, abs=1e-6) and "z_std" in logs
     # Against the formula, on the views the method itself draws (same seed → same views).
     torch.manual_seed(7)
-    loss, _ = method.loss(methods.Batch(images))
+    loss, _ = method(methods.Batch(images))
     torch.manual_seed(7)
     v1, v2 = augment.two_views(images, method.augment)
     z1, z2 = method.head(method.backbone(torch.cat([v1, v2]))).chunk(2)
@@ -191,7 +191,7 @@ def test_positives_only_is_the_alignment_loss_and_collapses():
     optimizer = torch.optim.Adam(method.parameters(), lr=1e-2)
     stds = []
     for _ in range(25):
-        loss, logs = method.loss(methods.Batch(images))
+        loss, logs = method(methods.Batch(images))
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()

@@ -5,6 +5,7 @@ import math
 import pytest
 import torch
 
+from clkit import losses
 from clkit.losses import collapsed_nt_xent, info_nce, nt_xent
 
 
@@ -91,3 +92,39 @@ def test_mismatched_shapes_are_refused():
         nt_xent(torch.randn(3), torch.randn(3))
     with pytest.raises(ValueError, match="negatives must be"):
         info_nce(torch.randn(3, 4), torch.randn(3, 4), torch.randn(5, 3))
+
+
+class FakeGather:
+    """Another process's rows, stitched in as torch.distributed's all-gather would (rank order)."""
+
+    def __init__(self, rank, others):
+        self.rank, self.others = rank, others  # others: rank -> that process's rows, per call in order
+        self.calls = 0
+
+    def __call__(self, x):
+        parts = dict(self.others[self.calls])
+        parts[self.rank] = x
+        self.calls += 1
+        return torch.cat([parts[r] for r in sorted(parts)])
+
+
+def test_gathered_nt_xent_averaged_over_processes_is_the_loss_of_the_whole_batch():
+    g = torch.Generator().manual_seed(0)
+    z1, z2 = torch.randn(8, 5, generator=g), torch.randn(8, 5, generator=g)
+    unit = torch.nn.functional.normalize
+    halves = [(z1[:4], z2[:4]), (z1[4:], z2[4:])]
+    per_rank = []
+    for rank in (0, 1):
+        other = 1 - rank
+        others = [{other: unit(halves[other][0], dim=1)}, {other: unit(halves[other][1], dim=1)}]
+        per_rank.append(nt_xent(*halves[rank], 0.3, gather=FakeGather(rank, others)))
+    assert (sum(per_rank) / 2).item() == pytest.approx(nt_xent(z1, z2, 0.3).item(), rel=1e-6)
+
+
+def test_the_loss_reads_nothing_back_to_the_host():
+    # Tensors on the meta device have shapes but no values: any read-back (.item(), float(), bool()) raises.
+    z1, z2 = torch.randn(4, 3, device="meta"), torch.randn(4, 3, device="meta")
+    tau = torch.tensor(0.2, device="meta")
+    loss = nt_xent(z1, z2, tau)
+    accuracy = losses.pretext_accuracy(losses.nt_xent_logits(z1, z2, tau))
+    assert loss.shape == () and accuracy.shape == () and loss.device.type == "meta"

@@ -15,7 +15,7 @@ def test_simclr_loss_is_nt_xent_of_its_own_projections():
     method = simclr(temperature=0.2)
     images = torch.randint(0, 256, (6, 3, 32, 32), dtype=torch.uint8)
     torch.manual_seed(1)
-    loss, logs = method.loss(methods.Batch(images))
+    loss, logs = method(methods.Batch(images))
     torch.manual_seed(1)
     v1, v2 = augment.two_views(images, method.augment)
     z1, z2 = method.head(method.backbone(torch.cat([v1, v2]))).chunk(2)
@@ -43,7 +43,7 @@ def test_learned_temperature_is_a_parameter_clamped_at_the_max_logit_scale():
 def test_supervised_needs_labels():
     method = methods.Supervised(models.encoder("small_cnn", width=4), augment.simclr(32), num_classes=3)
     images = torch.randint(0, 256, (4, 3, 32, 32), dtype=torch.uint8)
-    loss, logs = method.loss(methods.Batch(images, torch.tensor([0, 1, 2, 0])))
+    loss, logs = method(methods.Batch(images, torch.tensor([0, 1, 2, 0])))
     assert loss.item() == pytest.approx(math.log(3), abs=0.5) and "train_acc" in logs
     with pytest.raises(ValueError, match="needs labels"):
-        method.loss(methods.Batch(images))
+        method(methods.Batch(images))

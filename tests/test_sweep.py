@@ -12,10 +12,10 @@ SMALL_SHAPES = {"train": data.make_shapes(256, seed=0), "test": data.make_shapes
 
 
 @pytest.fixture(autouse=True, scope="module")
-def small_shapes():
+def sweep_loads_small_shapes():
     # Rendering the full 12,000 shapes takes seconds; the sweep's logic needs only a few hundred.
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(sweep, "_load", lambda name, split: SMALL_SHAPES[split])
+        patch.setattr(sweep.settings, "_load", lambda name, split: SMALL_SHAPES[split])
         yield
 
 
@@ -57,7 +57,7 @@ def test_the_same_seed_gives_the_same_run(tiny_results):
 def test_an_interrupted_sweep_keeps_finished_values_and_a_rerun_skips_them(tmp_path, monkeypatch):
     out = tmp_path / "s.json"
     trained = []
-    real = sweep._train_one
+    real = sweep.run._train_one
 
     def train_one(param, value, *args):
         trained.append(value)
@@ -65,7 +65,7 @@ def test_an_interrupted_sweep_keeps_finished_values_and_a_rerun_skips_them(tmp_p
             return None  # what an interrupted fit gives
         return real(param, value, *args)
 
-    monkeypatch.setattr(sweep, "_train_one", train_one)
+    monkeypatch.setattr(sweep.run, "_train_one", train_one)
     first = sweep.sweep("temperature", [0.2, 0.3, 1.0], out=out, progress=False, **TINY)
     assert not first["complete"] and [r["value"] for r in first["runs"]] == [0.2]
     assert [r["value"] for r in sweep.load(out)["runs"]] == [0.2]
@@ -114,7 +114,7 @@ def test_describe_names_the_best_value_and_the_shape_of_each_curve(tiny_results)
 
 def test_stored_or_run_never_writes_into_the_repository_at_ci_scale(monkeypatch, tmp_path):
     monkeypatch.setenv("CLKIT_SCALE", "ci")
-    monkeypatch.setattr(sweep, "results_dir", lambda: tmp_path)
+    monkeypatch.setattr(sweep.run, "results_dir", lambda: tmp_path)
     results = sweep.stored_or_run("t", "temperature", [0.5], progress=False, **TINY)
     assert results["complete"] and not list(tmp_path.iterdir())
 
@@ -122,10 +122,10 @@ def test_stored_or_run_never_writes_into_the_repository_at_ci_scale(monkeypatch,
 def test_stored_or_run_loads_matching_results_and_reruns_on_request(monkeypatch, tmp_path, tiny_results):
     out, stored = tiny_results
     monkeypatch.setenv("CLKIT_SCALE", "laptop")
-    monkeypatch.setattr(sweep, "results_dir", lambda: tmp_path)
+    monkeypatch.setattr(sweep.run, "results_dir", lambda: tmp_path)
     (tmp_path / "t_laptop.json").write_text(out.read_text())
     calls = []
-    monkeypatch.setattr(sweep, "sweep", lambda *a, **k: calls.append((a, k)) or "ran")
+    monkeypatch.setattr(sweep.run, "sweep", lambda *a, **k: calls.append((a, k)) or "ran")
     assert sweep.stored_or_run("t", "temperature", [0.1, 0.5], **TINY) == stored
     assert calls == []
     assert sweep.stored_or_run("t", "temperature", [0.1, 0.5], rerun=True, **TINY) == "ran"
@@ -171,7 +171,7 @@ def test_a_restart_interrupted_before_its_first_value_keeps_the_old_results(tiny
     out, _ = tiny_results
     copy = tmp_path / "copy.json"
     copy.write_text(out.read_text())
-    monkeypatch.setattr(sweep, "_train_one", lambda *args: None)
+    monkeypatch.setattr(sweep.run, "_train_one", lambda *args: None)
     results = sweep.sweep("temperature", [0.1, 0.5], out=copy, resume=False, progress=False, **TINY)
     assert results["runs"] == [] and not results["complete"]
     assert copy.read_text() == out.read_text()

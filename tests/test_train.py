@@ -10,8 +10,8 @@ from clkit import augment, data, methods, models, train
 
 
 @pytest.fixture(scope="module")
-def tiny():
-    return data.load("shapes", "train").take(192, seed=0)
+def tiny(small_shapes):
+    return small_shapes.take(192, seed=0)
 
 
 def simclr(seed=0):
@@ -69,13 +69,13 @@ def test_resume_refuses_a_checkpoint_from_other_settings(tiny, tmp_path):
 
 
 class TurnsNaN(methods.SimCLR):
-    def loss(self, batch):
-        loss, logs = super().loss(batch)
-        return (loss * math.nan if self.calls >= 4 else loss), logs
+    def forward(self, batch):
+        loss, logs = super().forward(batch)
+        return methods.StepOutput(loss * math.nan if self.calls >= 4 else loss, logs)
 
     calls = 0
 
-    def on_step_end(self, progress):
+    def after_optimizer_step(self, progress):
         self.calls += 1
 
 
@@ -89,8 +89,8 @@ def test_a_nan_loss_stops_the_run_and_keeps_the_last_checkpoint(tiny, tmp_path):
     assert all(torch.isfinite(v).all() for v in saved["method"].values() if v.is_floating_point())
 
 
-def test_history_records_knn_from_epoch_zero_and_the_loss_falls(tiny):
-    test = data.load("shapes", "test").take(100)
+def test_history_records_knn_from_epoch_zero_and_the_loss_falls(tiny, small_shapes_test):
+    test = small_shapes_test.take(100)
     history = train.fit(simclr(), tiny, epochs=4, batch_size=64, lr=3e-3, monitor=(tiny, test), monitor_every=2,
                         progress=False)
     assert [r["epoch"] for r in history.epochs] == [0, 1, 2, 3, 4]

@@ -90,3 +90,17 @@ def test_views_explorer_redraws_when_a_slider_moves(images):
     before = app.figure.axes[1].images[0].get_array().copy()
     seed.value = 5
     assert (app.figure.axes[1].images[0].get_array() != before).any()
+
+
+def test_temperature_explorer_keeps_the_figure_it_draws_as_app_figure():
+    from matplotlib.figure import Figure
+
+    from clkit import widgets
+
+    z1, z2 = torch.randn(4, 8), torch.randn(4, 8)
+    app = widgets.temperature_explorer(z1, z2, temperature=0.1)
+    tau, _, _ = app.children[0].children
+    first = app.figure
+    assert isinstance(first, Figure) and first.axes[0].get_title().startswith("τ = 0.1:")
+    tau.value = 1.0
+    assert app.figure is not first and app.figure.axes[0].get_title().startswith("τ = 1:")

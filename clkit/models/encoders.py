@@ -1,4 +1,4 @@
-"""Encoders and heads.
+"""Encoders (backbones).
 
 An encoder (the *backbone*) maps float images in [0, 1], (N, C, H, W), to features
 ``h`` (N, dim); a projection head maps ``h`` to the embeddings ``z`` the loss sees.
@@ -83,39 +83,6 @@ def encoder(name: str = "small_cnn", **kwargs) -> Encoder:
     if name not in ENCODERS:
         raise ValueError(f"unknown encoder {name!r}; valid encoders are {', '.join(ENCODERS)}")
     return ENCODERS[name](**kwargs)
-
-
-class ProjectionHead(nn.Module):
-    """The MLP between features ``h`` and embeddings ``z``.
-
-    ``layers=2`` is SimCLR's head: Linear → BN → ReLU → Linear. ``layers=1`` is a single
-    linear map and ``layers=0`` the identity (the loss then acts on ``h`` directly), so a
-    lesson can compare heads on the same backbone.
-
-    Args:
-        in_dim: width of ``h``.
-        out_dim: width of ``z`` (ignored, and equal to ``in_dim``, when ``layers=0``).
-        hidden_dim: width of the hidden layers (default: ``in_dim``).
-        layers: number of linear layers, 0 or more.
-    """
-
-    def __init__(self, in_dim: int, out_dim: int = 128, hidden_dim: int | None = None, layers: int = 2):
-        super().__init__()
-        if layers < 0:
-            raise ValueError(f"layers must be 0 (identity) or more, got {layers}")
-        hidden_dim = hidden_dim or in_dim
-        blocks: list[nn.Module] = []
-        width = in_dim
-        for _ in range(layers - 1):
-            blocks += [nn.Linear(width, hidden_dim, bias=False), nn.BatchNorm1d(hidden_dim), nn.ReLU(inplace=True)]
-            width = hidden_dim
-        if layers > 0:
-            blocks.append(nn.Linear(width, out_dim))
-        self.net = nn.Sequential(*blocks)
-        self.out_dim = out_dim if layers > 0 else in_dim
-
-    def forward(self, h: Tensor) -> Tensor:
-        return self.net(h)
 
 
 def count_parameters(module: nn.Module) -> int:

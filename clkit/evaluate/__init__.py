@@ -1,0 +1,42 @@
+"""Measuring a representation on frozen features.
+
+Self-supervised training never sees a label, so we judge the features it learned by what a
+cheap classifier can read off them, the encoder frozen, and by the geometry of the space:
+
+- :mod:`~clkit.evaluate.features`: :func:`features` (h or z, for every evaluation), ``embed``,
+  ``project``, the raw-pixel baseline, BatchNorm calibration of an untrained network;
+- :mod:`~clkit.evaluate.probes`: kNN, linear probe, few-shot, and the kNN monitor for ``fit``;
+- :mod:`~clkit.evaluate.geometry`: alignment, uniformity, effective rank, collapse, view geometry;
+- :mod:`~clkit.evaluate.neighbours`: nearest neighbours and the closest/farthest pairs.
+"""
+
+from clkit.evaluate.features import SPACES, calibrate_batchnorm, embed, features, model_device, project, raw_pixels
+from clkit.evaluate.geometry import (
+    alignment,
+    collapse_metrics,
+    contrastive_accuracy,
+    covariance_spectrum,
+    effective_rank,
+    geometry_report,
+    per_dimension_std,
+    singular_values,
+    uniformity,
+    view_geometry,
+)
+from clkit.evaluate.neighbours import (
+    Neighbours,
+    Pairs,
+    cross_class_pairs,
+    extreme_pairs,
+    nearest_neighbours,
+    within_class_pairs,
+)
+from clkit.evaluate.probes import few_shot, format_table, knn_accuracy, knn_monitor, linear_probe, report
+
+__all__ = [
+    "Neighbours", "Pairs", "SPACES", "alignment", "calibrate_batchnorm", "collapse_metrics", "contrastive_accuracy",
+    "covariance_spectrum", "cross_class_pairs", "effective_rank", "embed", "extreme_pairs", "features", "few_shot",
+    "format_table", "geometry_report", "knn_accuracy", "knn_monitor", "linear_probe", "model_device",
+    "nearest_neighbours", "per_dimension_std", "project", "raw_pixels", "report", "singular_values", "uniformity",
+    "view_geometry", "within_class_pairs",
+]

@@ -1,0 +1,218 @@
+"""Probes: how well a cheap classifier reads the classes off frozen features.
+
+- :func:`knn_accuracy`: the weighted kNN monitor of InstDisc and MoCo (cosine, τ = 0.1);
+- :func:`linear_probe`: multinomial logistic regression on standardised features;
+- :func:`few_shot`: nearest class mean from a handful of labelled examples per class;
+- :func:`knn_monitor`: the kNN probe as a measure for ``fit(measures=[...])``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from clkit.evaluate.features import features
+
+
+def _check_features(train_z: Tensor, train_y: Tensor, test_z: Tensor, test_y: Tensor) -> None:
+    if train_z.ndim != 2 or test_z.ndim != 2 or train_z.shape[1] != test_z.shape[1]:
+        raise ValueError(
+            f"features must be (N, D) with the same D, got train {tuple(train_z.shape)} and test {tuple(test_z.shape)}"
+        )
+    if len(train_z) != len(train_y) or len(test_z) != len(test_y):
+        raise ValueError(
+            f"one label per feature row: train has {len(train_z)} rows and {len(train_y)} labels, "
+            f"test {len(test_z)} rows and {len(test_y)} labels"
+        )
+
+
+@torch.no_grad()
+def knn_accuracy(
+    train_z: Tensor,
+    train_y: Tensor,
+    test_z: Tensor,
+    test_y: Tensor,
+    k: int = 200,
+    temperature: float | None = 0.1,
+    chunk_size: int = 1024,
+) -> float:
+    r"""Accuracy of a k-nearest-neighbour classifier on cosine similarity.
+
+    Each test point takes its k most similar training points; neighbour j votes for its
+    class with weight exp(s_j / τ) (InstDisc/MoCo's monitor), or 1 when ``temperature`` is
+    None (a plain majority vote, ties to the smaller label). k is capped at the training size.
+
+    Args:
+        train_z: (N, D) features of the labelled bank; train_y: (N,) int labels.
+        test_z: (M, D) features to classify; test_y: (M,) int labels.
+    Returns:
+        accuracy in [0, 1].
+    """
+    _check_features(train_z, train_y, test_z, test_y)
+    if k < 1:
+        raise ValueError(f"k must be at least 1, got {k}")
+    k = min(k, len(train_z))
+    bank = F.normalize(train_z.float(), dim=1)
+    bank_y = train_y.long().to(bank.device)
+    num_classes = int(max(train_y.max(), test_y.max())) + 1
+    correct = 0
+    for start in range(0, len(test_z), chunk_size):
+        q = F.normalize(test_z[start : start + chunk_size].float().to(bank.device), dim=1)
+        sim, idx = (q @ bank.T).topk(k, dim=1)
+        weight = torch.ones_like(sim) if temperature is None else (sim / temperature).exp()
+        votes = torch.zeros(len(q), num_classes, device=bank.device)
+        votes.scatter_add_(1, bank_y[idx], weight)
+        pred = votes.argmax(dim=1).cpu()
+        correct += (pred == test_y[start : start + chunk_size].long().cpu()).sum().item()
+    return correct / len(test_z)
+
+
+def linear_probe(
+    train_z: Tensor,
+    train_y: Tensor,
+    test_z: Tensor,
+    test_y: Tensor,
+    C: float = 1.0,
+    max_iter: int = 500,
+) -> float:
+    r"""Accuracy of multinomial logistic regression trained on frozen features.
+
+    Features are standardised with the training mean and std, then W, b minimise
+    (the objective of scikit-learn's ``LogisticRegression(C=C)``, solved with L-BFGS)::
+
+        ½‖W‖² + C Σ_i CE(W h_i + b, y_i)
+
+    Args:
+        train_z: (N, D), train_y: (N,), test_z: (M, D), test_y: (M,).
+        C: inverse L2 strength; smaller is stronger regularisation.
+    Returns:
+        test accuracy in [0, 1].
+    """
+    _check_features(train_z, train_y, test_z, test_y)
+    if C <= 0:
+        raise ValueError(f"C is the inverse regularisation strength and must be > 0, got {C}")
+    x = train_z.double().cpu()
+    mean, std = x.mean(0), x.std(0).clamp_min(1e-8)
+    x = (x - mean) / std
+    y = train_y.long().cpu()
+    num_classes = int(max(train_y.max(), test_y.max())) + 1
+    weight = torch.zeros(x.shape[1], num_classes, dtype=torch.float64, requires_grad=True)
+    bias = torch.zeros(num_classes, dtype=torch.float64, requires_grad=True)
+    optimizer = torch.optim.LBFGS(
+        [weight, bias], max_iter=max_iter, tolerance_grad=1e-6, tolerance_change=1e-10, line_search_fn="strong_wolfe"
+    )
+
+    def objective() -> Tensor:
+        optimizer.zero_grad()
+        # Divide the sklearn objective by C·N so the numbers stay O(1) for L-BFGS.
+        loss = F.cross_entropy(x @ weight + bias, y) + (weight**2).sum() / (2 * C * len(x))
+        loss.backward()
+        return loss
+
+    with torch.enable_grad():
+        optimizer.step(objective)
+    with torch.no_grad():
+        logits = ((test_z.double().cpu() - mean) / std) @ weight + bias
+        return (logits.argmax(1) == test_y.long().cpu()).double().mean().item()
+
+
+@torch.no_grad()
+def few_shot(
+    train_z: Tensor,
+    train_y: Tensor,
+    test_z: Tensor,
+    test_y: Tensor,
+    shots: int = 5,
+    trials: int = 20,
+    seed: int = 0,
+) -> float:
+    """Nearest-class-mean accuracy from ``shots`` labelled examples per class, averaged over trials.
+
+    Each trial draws ``shots`` training examples of every class, averages their normalised
+    features into a class prototype, and labels each test point by its most cosine-similar
+    prototype (the prototypical-network classifier without training).
+
+    Returns:
+        mean test accuracy over ``trials`` random draws, in [0, 1].
+    """
+    _check_features(train_z, train_y, test_z, test_y)
+    classes = train_y.unique()
+    smallest = min(int((train_y == c).sum()) for c in classes)
+    if not 1 <= shots <= smallest:
+        raise ValueError(f"shots must be between 1 and {smallest} (the rarest class's count), got {shots}")
+    generator = torch.Generator().manual_seed(seed)
+    bank = F.normalize(train_z.float(), dim=1)
+    queries = F.normalize(test_z.float(), dim=1)
+    by_class = [torch.nonzero(train_y == c).flatten() for c in classes]
+    accuracies = []
+    for _ in range(trials):
+        support = [members[torch.randperm(len(members), generator=generator)[:shots]] for members in by_class]
+        prototypes = F.normalize(torch.stack([bank[s].mean(0) for s in support]), dim=1)
+        pred = classes[(queries @ prototypes.T).argmax(1)]
+        accuracies.append((pred == test_y).float().mean().item())
+    return sum(accuracies) / len(accuracies)
+
+
+def report(
+    features: dict[str, tuple[Tensor, Tensor]],
+    train_y: Tensor,
+    test_y: Tensor,
+    k: int = 20,
+    shots: int = 5,
+) -> dict[str, dict[str, float]]:
+    """kNN, linear-probe and few-shot accuracy for several feature sets on the same split.
+
+    Args:
+        features: name → (train features (N, D), test features (M, D)), e.g. raw pixels,
+            a random-init encoder, a trained encoder's h and z.
+        train_y, test_y: (N,) and (M,) labels.
+    Returns:
+        name → {"knn": …, "linear": …, f"{shots}-shot": …}, accuracies in [0, 1].
+    """
+    return {
+        name: {
+            "knn": knn_accuracy(tr, train_y, te, test_y, k=k),
+            "linear": linear_probe(tr, train_y, te, test_y),
+            f"{shots}-shot": few_shot(tr, train_y, te, test_y, shots=shots),
+        }
+        for name, (tr, te) in features.items()
+    }
+
+
+def format_table(results: dict[str, dict[str, float]], percent: bool = True) -> str:
+    """A plain-text table of :func:`report`'s results, one row per feature set."""
+    columns = list(next(iter(results.values())))
+    width = max(len(name) for name in results)
+    cell = max(10, *(len(c) + 2 for c in columns))
+    lines = [" " * width + "".join(f"{c:>{cell}}" for c in columns)]
+    for name, row in results.items():
+        cells = "".join(f"{100 * row[c]:>{cell - 1}.1f}%" if percent else f"{row[c]:>{cell}.3f}" for c in columns)
+        lines.append(f"{name:<{width}}{cells}")
+    return "\n".join(lines)
+
+
+# --- geometry ---
+# Neighbour search, the audit of the space (its closest and farthest pairs), the covariance
+# spectrum and per-dimension spread behind the collapse dashboard, and the alignment/uniformity
+# measure tracked over training. Used by notebook 05 (embedding geometry).
+
+
+def knn_monitor(bank: Any, queries: Any, k: int = 20, space: str = "h") -> Callable[[nn.Module], dict[str, float]]:
+    """A measure for ``fit(measures=[...])``: kNN accuracy of ``queries`` against the labelled ``bank``.
+
+    Args:
+        bank, queries: records with labels (e.g. the training set and the test set).
+        k: neighbours; space: ``"h"`` (backbone) or ``"z"`` (projection).
+    Returns:
+        a function ``method -> {"knn": accuracy}``.
+    """
+
+    def measure(method: nn.Module) -> dict[str, float]:
+        return {"knn": knn_accuracy(features(method, bank, space), bank.labels,
+                                    features(method, queries, space), queries.labels, k=k)}
+
+    return measure

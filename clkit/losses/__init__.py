@@ -1,0 +1,27 @@
+"""Every loss as a pure function of tensors, with its equation in the docstring, by family.
+
+- :mod:`~clkit.losses.contrastive`: InfoNCE and NT-Xent (with the ``gather=`` hook for
+  several processes), their logits and the pretext accuracy read from them;
+- :mod:`~clkit.losses.geometry`: alignment and uniformity (Wang & Isola 2020);
+- :mod:`~clkit.losses.temperature`: one anchor's softmax and gradient weights, for the
+  temperature lesson.
+"""
+
+from clkit.losses.contrastive import (
+    Gather,
+    Logits,
+    check_pair,
+    check_temperature,
+    collapsed_nt_xent,
+    info_nce,
+    nt_xent,
+    nt_xent_logits,
+    pretext_accuracy,
+)
+from clkit.losses.geometry import alignment, uniformity
+from clkit.losses.temperature import AnchorWeights, anchor_weights
+
+__all__ = [
+    "AnchorWeights", "Gather", "Logits", "alignment", "anchor_weights", "check_pair", "check_temperature",
+    "collapsed_nt_xent", "info_nce", "nt_xent", "nt_xent_logits", "pretext_accuracy", "uniformity",
+]

@@ -1,0 +1,66 @@
+"""Contrastive methods: pull two views of an image together, push other images away."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import torch
+from torch import Tensor, nn
+import torch.nn.functional as F
+
+from clkit import augment as aug_lib
+from clkit.data import Batch
+from clkit.losses import check_temperature, nt_xent_logits, pretext_accuracy
+from clkit.methods.base import JointEmbedding, StepOutput
+from clkit.models import Encoder
+
+
+class SimCLR(JointEmbedding):
+    r"""SimCLR (Chen et al. 2020): two augmented views, a projection head, NT-Xent.
+
+    For a batch of N images: views v1, v2 = aug(x), aug(x); h = f(v); z = g(h);
+    loss = NT-Xent(z1, z2; τ).
+
+    Args:
+        backbone: the encoder f, e.g. ``clkit.models.encoder("small_cnn")``.
+        augment: the view recipe (or one recipe per view), e.g. ``clkit.augment.simclr(32)``.
+        projection_dim: width of z.
+        hidden_dim: width of the head's hidden layer (default: the backbone's width).
+        head_layers: 2 for SimCLR's MLP head, 1 for a linear head, 0 for none.
+        temperature: τ > 0.
+        learn_temperature: learn τ as CLIP does, through a logit scale s = 1/τ initialised at
+            1/``temperature`` and clamped at ``max_logit_scale`` (CLIP: 100).
+    """
+
+    def __init__(
+        self,
+        backbone: Encoder,
+        augment: aug_lib.SimCLRAugment | Sequence[aug_lib.SimCLRAugment],
+        projection_dim: int = 128,
+        hidden_dim: int | None = None,
+        head_layers: int = 2,
+        temperature: float = 0.5,
+        learn_temperature: bool = False,
+        max_logit_scale: float = 100.0,
+    ):
+        super().__init__(backbone, augment, projection_dim, hidden_dim, head_layers)
+        check_temperature(temperature)  # τ is validated here, once, so the loss never has to
+        self.max_logit_scale = max_logit_scale
+        log_scale = torch.tensor(math.log(1.0 / temperature))
+        if learn_temperature:
+            self.log_logit_scale = nn.Parameter(log_scale)
+        else:
+            self.register_buffer("log_logit_scale", log_scale)
+
+    @property
+    def temperature(self) -> Tensor:
+        """τ = 1 / min(exp(log scale), max scale), a 0-d tensor (learned or fixed)."""
+        return 1.0 / self.log_logit_scale.exp().clamp(max=self.max_logit_scale)
+
+    def forward(self, batch: Batch) -> StepOutput:
+        z1, z2 = self.encode(self.views(batch))  # two (N, projection_dim)
+        tau = self.temperature
+        logits = nt_xent_logits(z1, z2, tau, self.gather)
+        loss = F.cross_entropy(*logits)
+        return StepOutput(loss, {"contrastive_acc": pretext_accuracy(logits), "temperature": tau.detach()})

@@ -1,0 +1,67 @@
+"""A measured sweep: one SimCLR model per value of one setting, everything else fixed.
+
+    clkit sweep --param temperature --values 0.05,0.1,0.2,0.5,1.0 --out notebooks/results/temperature_sweep_laptop.json
+
+:func:`sweep` trains one model per value with the same seed, data, augmentation and
+schedule, and records for each value and each epoch (epoch 0 is the untrained model):
+
+- ``loss`` and the training batches' ``contrastive_acc`` (from the training loop);
+- ``knn``: kNN accuracy of the backbone features h, training subset → test set;
+- ``alignment`` and ``uniformity`` (Wang & Isola 2020) and ``contrastive_acc_heldout``, the
+  pretext task's accuracy, all three on the projection output z (where the loss acts), on a
+  fixed held-out batch of two views of test images, the same batch for every value;
+- ``temperature_end``: τ at the end of the epoch (it moves only when τ is learned);
+
+and at the end ``linear``, a linear probe on frozen h. The results, with the settings, the
+device, the versions and the wall time, are written as JSON (and a CSV table beside it)
+after every value, so an interrupted sweep keeps the values it finished and a rerun skips them.
+
+The training recipe comes from :mod:`clkit.recipes`, through :class:`SweepSettings`;
+:func:`preset` gives the sizes for each ``CLKIT_SCALE`` (ci: seconds, laptop: a few minutes
+on a CPU, full: a GPU).
+
+The package, one module a concern; every name is re-exported here, so ``sweep.preset()``
+and the rest work without naming a module:
+
+- :mod:`~clkit.sweep.settings`: :class:`SweepSettings` (defaults from the recipe), :data:`SWEEPABLE`,
+  :func:`preset`, :func:`settings_from`, :func:`recipe_for` and the sweep's :func:`datasets`;
+- :mod:`~clkit.sweep.run`: :func:`sweep`, the per-value training (:func:`build_method`, :func:`geometry`),
+  :func:`environment` (where a result was measured) and :func:`stored_or_run`, the notebooks' entry point;
+- :mod:`~clkit.sweep.store`: the results on disk (:func:`save`, :func:`load`, :func:`results_dir`) and as a
+  table (:func:`table`, :func:`format_table`);
+- :mod:`~clkit.sweep.prose`: the results in words (:func:`describe`, :func:`temperature_trends`).
+
+To replace a function a sweep calls (a test stubbing the data or the training), patch it in the module
+that calls it, e.g. ``clkit.sweep.run._train_one`` or ``clkit.sweep.settings._load``: patching the name
+re-exported here changes nothing a sweep runs.
+"""
+
+from __future__ import annotations
+
+from clkit.sweep.prose import describe, temperature_trends
+from clkit.sweep.run import build_method, environment, geometry, stored_or_run, sweep
+from clkit.sweep.settings import SWEEPABLE, SweepSettings, datasets, preset, recipe_for, settings_from
+from clkit.sweep.store import FINAL_KEYS, FORMAT, format_table, load, results_dir, save, table
+
+__all__ = [
+    "FINAL_KEYS",
+    "FORMAT",
+    "SWEEPABLE",
+    "SweepSettings",
+    "build_method",
+    "datasets",
+    "describe",
+    "environment",
+    "format_table",
+    "geometry",
+    "load",
+    "preset",
+    "recipe_for",
+    "results_dir",
+    "save",
+    "settings_from",
+    "stored_or_run",
+    "sweep",
+    "table",
+    "temperature_trends",
+]

@@ -1,0 +1,299 @@
+"""The one training loop every method, notebook and command uses.
+
+:func:`fit` takes a method (a :class:`clkit.methods.Method`: ``method(batch)`` returns the
+step's loss and logs) and a record (images, image–caption pairs or sentences), and:
+
+- keeps the record on the training device and shuffles indices there, so augmentation
+  runs where the model runs;
+- seeds everything from one ``seed``: the order of the data and every augmentation in
+  epoch e depend only on (seed, e, rank), which is also what makes a resumed run identical;
+- calls ``method(batch)`` through DistributedDataParallel when several processes train;
+- uses bf16 autocast on a GPU, float32 on a CPU;
+- keeps losses and logs on the device and reads them every ``log_every`` steps (each read
+  is a host synchronisation), which is also when the NaN guard looks;
+- shows a progress bar (a widget in Jupyter, text in a terminal) on rank 0;
+- runs the kNN monitor and other ``measures`` each ``monitor_every`` epochs;
+- writes a checkpoint and ``history.json`` into ``out`` after every epoch (rank 0), resumes
+  from them, and keeps them intact if a run is interrupted or its loss turns NaN/Inf.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from clkit.evaluate import knn_monitor
+from clkit.train import distributed
+from clkit.train.checkpoint import load_checkpoint, save_checkpoint
+from clkit.train.history import History
+
+OPTIMIZERS = ("adamw", "sgd")
+
+Measure = Callable[[nn.Module], dict[str, Any]]
+
+
+def resolve_device(device: str | torch.device = "auto") -> torch.device:
+    """``"auto"`` → the CUDA GPU if there is one, else the CPU; anything else is checked and passed through."""
+    if str(device) == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    device = torch.device(device)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError("device='cuda' was asked for but no CUDA GPU is available; use device='auto' or 'cpu'")
+    return device
+
+
+def seed_everything(seed: int) -> None:
+    """Seed torch's CPU and CUDA generators (call before building a model to fix its initial weights)."""
+    torch.manual_seed(seed)
+
+
+def fit(
+    method: nn.Module,
+    data: Any,
+    *,
+    epochs: int = 10,
+    batch_size: int = 256,
+    lr: float = 1e-3,
+    optimizer: str = "adamw",
+    weight_decay: float = 1e-4,
+    warmup_epochs: float = 1.0,
+    device: str | torch.device = "auto",
+    seed: int = 0,
+    amp: bool | None = None,
+    monitor: tuple[Any, Any] | None = None,
+    monitor_every: int = 1,
+    knn_k: int = 20,
+    measures: Sequence[Measure] = (),
+    log_every: int = 25,
+    out: str | Path | None = None,
+    resume: bool = True,
+    progress: bool = True,
+    callbacks: Sequence[Callable[[dict[str, float]], None]] = (),
+) -> History:
+    """Train ``method`` on ``data`` and return its :class:`History`.
+
+    Args:
+        method: a :class:`clkit.methods.Method` (``method(batch) -> StepOutput``).
+        data: a record (``len``, ``data[idx]``, ``.to(device)``): an ImageSet, a TextSet, ...;
+            labels are passed along (self-supervised methods ignore them).
+        epochs: passes over ``data``; the last partial batch of each epoch is dropped.
+        batch_size: items per step and per process (contrastive methods make two views of each).
+        lr: peak learning rate, reached after ``warmup_epochs`` of linear warm-up, then cosine decay to 0.
+        optimizer: ``"adamw"`` or ``"sgd"`` (momentum 0.9, Nesterov).
+        weight_decay: decoupled for AdamW, L2 for SGD.
+        device: ``"auto"``, ``"cpu"``, ``"cuda"`` or a torch.device.
+        seed: fixes data order and augmentations (the model's initial weights are fixed by
+            seeding before it is built, see :func:`seed_everything`).
+        amp: bf16 autocast; default on for CUDA, off for the CPU.
+        monitor: ``(bank, queries)`` records for the kNN monitor on frozen features
+            (shorthand for ``measures=[clkit.evaluate.knn_monitor(bank, queries, k=knn_k)]``).
+        monitor_every: epochs between measurements (the last epoch is always measured).
+        knn_k: neighbours for the monitor.
+        measures: functions of the method returning ``{name: value}``, run at epoch 0 and every
+            ``monitor_every`` epochs and merged into that epoch's record, e.g. alignment and
+            uniformity on a fixed batch. They run in eval mode under no_grad.
+        log_every: steps between reads of the loss (progress bar, NaN guard); each read waits for the device.
+        out: a folder for ``checkpoint.pt`` and ``history.json``, written after every epoch.
+        resume: continue from ``out/checkpoint.pt`` when it exists (same settings required).
+        progress: show a progress bar.
+        callbacks: functions called with each epoch's record, e.g. a live plot.
+    """
+    world = distributed.world_size()
+    _check_settings(data, epochs, batch_size * world, optimizer, lr, monitor_every, log_every)
+    device = resolve_device(device)
+    amp = device.type == "cuda" if amp is None else amp
+    steps_per_epoch = len(data) // (batch_size * world)
+    total_steps = epochs * steps_per_epoch
+    config = {
+        "method": type(method).__name__,
+        "dataset": getattr(data, "name", type(data).__name__),
+        "n_train": len(data),
+        "epochs": epochs,
+        "batch_size": batch_size,
+        "lr": lr,
+        "optimizer": optimizer,
+        "weight_decay": weight_decay,
+        "warmup_epochs": warmup_epochs,
+        "seed": seed,
+        "amp": amp,
+        "device": str(device),
+        "world_size": world,
+        "torch": str(torch.__version__),
+    }
+
+    method.to(device)
+    opt = _make_optimizer(method, optimizer, lr, weight_decay)
+    warmup_steps = max(1, round(warmup_epochs * steps_per_epoch)) if warmup_epochs > 0 else 0
+    schedule = torch.optim.lr_scheduler.LambdaLR(opt, lambda step: _lr_factor(step, warmup_steps, total_steps))
+
+    history = History(config=config)
+    start_epoch = 1
+    out = Path(out) if out is not None else None
+    if out is not None:
+        out.mkdir(parents=True, exist_ok=True)
+        if resume and (out / "checkpoint.pt").exists():
+            start_epoch, history = load_checkpoint(out / "checkpoint.pt", method, opt, schedule, config)
+
+    measures = ([knn_monitor(*monitor, k=knn_k)] if monitor is not None else []) + list(measures)
+    if measures and not history.epochs:
+        history.epochs.append({"epoch": 0, **_measure(method, measures)})
+
+    step = _Step(distributed.wrap(method, device), method, opt, schedule, amp, device, total_steps)
+    records = data.to(device)
+    bar = None
+    if progress and distributed.is_main() and start_epoch <= epochs:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=total_steps, initial=(start_epoch - 1) * steps_per_epoch, unit="step", desc="train")
+    epoch = start_epoch
+    try:
+        for epoch in range(start_epoch, epochs + 1):
+            record = _train_epoch(step, records, batch_size, seed, epoch, steps_per_epoch, log_every, history, bar)
+            if measures and (epoch % monitor_every == 0 or epoch == epochs):
+                record.update(_measure(method, measures))
+            history.epochs.append(record)
+            if bar is not None:
+                bar.set_postfix({k: f"{v:.3f}" for k, v in record.items() if k in ("loss", "knn")})
+            if out is not None and distributed.is_main():
+                save_checkpoint(out, method, opt, schedule, epoch, history)
+            for callback in callbacks:
+                callback(record)
+    except KeyboardInterrupt:
+        history.interrupted = True
+        saved = f"the checkpoint of epoch {epoch - 1} is in {out}; call fit again with out={str(out)!r} to resume"
+        print(f"Interrupted during epoch {epoch}: "
+              + (saved if out is not None and epoch > 1 else "no checkpoint was written (pass out=... to keep one)"))
+    finally:
+        if bar is not None:
+            bar.close()
+    return history
+
+
+def _check_settings(data, epochs: int, global_batch: int, optimizer: str, lr: float, monitor_every: int,
+                    log_every: int) -> None:
+    if epochs < 1:
+        raise ValueError(f"epochs must be at least 1, got {epochs}")
+    if not 1 <= global_batch <= len(data):
+        raise ValueError(f"batch_size must be between 1 and the dataset size {len(data)}, got {global_batch}")
+    if optimizer not in OPTIMIZERS:
+        raise ValueError(f"unknown optimizer {optimizer!r}; valid optimizers are {', '.join(OPTIMIZERS)}")
+    if not lr > 0:
+        raise ValueError(f"lr must be > 0, got {lr}")
+    if monitor_every < 1:
+        raise ValueError(f"monitor_every must be at least 1 (measure every that many epochs), got {monitor_every}")
+    if log_every < 1:
+        raise ValueError(f"log_every must be at least 1 (read the loss every that many steps), got {log_every}")
+
+
+def _make_optimizer(method: nn.Module, name: str, lr: float, weight_decay: float) -> torch.optim.Optimizer:
+    # Biases, norm layers and a learned logit scale are not decayed.
+    decay = [p for p in method.parameters() if p.requires_grad and p.ndim > 1]
+    no_decay = [p for p in method.parameters() if p.requires_grad and p.ndim <= 1]
+    groups = [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+    if name == "sgd":
+        return torch.optim.SGD(groups, lr=lr, momentum=0.9, nesterov=True)
+    return torch.optim.AdamW(groups, lr=lr)
+
+
+def _lr_factor(step: int, warmup_steps: int, total_steps: int) -> float:
+    if step < warmup_steps:
+        return (step + 1) / warmup_steps
+    progress = (step - warmup_steps) / max(1, total_steps - warmup_steps)
+    return 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
+
+
+def _epoch_seed(seed: int, epoch: int) -> int:
+    return seed * 1_000_003 + epoch
+
+
+class _Step:
+    """One optimiser step: ``model(batch)``, backward, the method's hooks around ``opt.step()``."""
+
+    def __init__(self, model, method, opt, schedule, amp: bool, device: torch.device, total_steps: int):
+        self.model, self.method, self.opt, self.schedule = model, method, opt, schedule
+        self.amp, self.device, self.total_steps = amp, device, total_steps
+        self.done = 0  # steps taken over the whole run, for the methods' schedules
+
+    def __call__(self, batch) -> tuple[Tensor, dict[str, Tensor]]:
+        with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.amp):
+            loss, logs = self.model(batch)
+        self.opt.zero_grad(set_to_none=True)
+        loss.backward()
+        self.done += 1
+        progress = self.done / self.total_steps
+        self.method.before_optimizer_step(progress)
+        self.opt.step()
+        self.schedule.step()
+        self.method.after_optimizer_step(progress)
+        return loss.detach(), logs
+
+
+def _train_epoch(step: _Step, records, batch_size: int, seed: int, epoch: int, epoch_steps: int, log_every: int,
+                 history: History, bar) -> dict[str, float]:
+    # Everything random in this epoch follows from (seed, epoch): the order, shared by every process, and the
+    # augmentations, offset by rank so that processes draw different views.
+    world, rank = distributed.world_size(), distributed.rank()
+    torch.manual_seed(_epoch_seed(seed, epoch) + 7_919 * rank)
+    order = torch.randperm(len(records), generator=torch.Generator().manual_seed(_epoch_seed(seed, epoch)))
+    order = order.to(records.labels.device if records.labels is not None else "cpu")
+    step.done = (epoch - 1) * epoch_steps
+    step.method.train()
+    if bar is not None:
+        bar.set_description(f"epoch {epoch}")
+    losses: list[Tensor] = []  # one 0-d tensor per step, on the device
+    sums: dict[str, Tensor] = {}
+    lrs: list[float] = []
+    started = time.perf_counter()
+    for i in range(epoch_steps):
+        start = (i * world + rank) * batch_size  # this process's slice of the i-th global batch
+        lrs.append(step.schedule.get_last_lr()[0])
+        loss, logs = step(records[order[start : start + batch_size]])
+        losses.append(loss)
+        for key, value in logs.items():
+            sums[key] = sums[key] + value.detach().float() if key in sums else value.detach().float()
+        if (i + 1) % log_every == 0 or i + 1 == epoch_steps:
+            _check_finite(losses, epoch, epoch_steps, lrs)  # reads the losses: a sync point, every log_every steps
+        if bar is not None:
+            bar.update(1)
+    seconds = time.perf_counter() - started
+    values = torch.stack(losses).float().cpu().tolist()  # the epoch's one bulk read of the step losses
+    history.steps.extend(values)
+    record = {"epoch": epoch, "loss": sum(values) / epoch_steps}
+    record.update({key: float(total) / epoch_steps for key, total in sums.items()})
+    record.update(lr=step.schedule.get_last_lr()[0], seconds=seconds,
+                  images_per_s=epoch_steps * batch_size * world / seconds)
+    return record
+
+
+def _check_finite(losses: list[Tensor], epoch: int, epoch_steps: int, lrs: list[float]) -> None:
+    """Stop the run at the first non-finite loss so far in this epoch, naming its step and learning rate."""
+    finite = torch.isfinite(torch.stack(losses))
+    if bool(finite.all()):
+        return
+    first = int((~finite).nonzero()[0])
+    value = float(losses[first])
+    step = (epoch - 1) * epoch_steps + first + 1
+    raise FloatingPointError(
+        f"the loss became {value} at epoch {epoch}, step {step} (lr {lrs[first]:.3g}). "
+        "Training stopped; the last checkpoint, if any, is intact. Try a lower lr, a higher temperature, "
+        "or amp=False."
+    )
+
+
+def _measure(method: nn.Module, measures: Sequence[Measure]) -> dict[str, float]:
+    results: dict[str, float] = {}
+    was_training = method.training
+    method.eval()
+    try:
+        with torch.no_grad():
+            for measure in measures:
+                results.update({key: float(value) for key, value in measure(method).items()})
+    finally:
+        method.train(was_training)
+    return results

@@ -1,0 +1,89 @@
+"""Figures for the lessons.
+
+Every function here returns a figure and shows nothing by itself: a notebook cell that
+ends with one displays it, and a test can look inside it. Static figures are matplotlib
+``Figure`` objects made without pyplot, so nothing is drawn twice and no global state leaks
+between cells.
+
+The package is split by what is drawn; every name is re-exported here, so ``viz.image_grid``
+and the rest work without naming a module:
+
+- :mod:`~clkit.viz.style`: PNG display in IPython, the colour palettes, image/array conversion;
+- :mod:`~clkit.viz.images`: image grids, augmented views, neighbour and pair galleries, the thumbnail atlas;
+- :mod:`~clkit.viz.curves`: training curves, result bars, :class:`LivePlot` and the sweep figures;
+- :mod:`~clkit.viz.losses`: the loss itself: similarity heatmaps, the softmax over negatives, temperature;
+- :mod:`~clkit.viz.embeddings`: embedding spaces: UMAP, the circle and the sphere, the
+  alignment–uniformity plane, the collapse dashboard, class-sorted similarities;
+- :mod:`~clkit.viz.interactive`: plotly figures, with image thumbnails on hover (script in ``hover.js``).
+"""
+
+from __future__ import annotations
+
+from clkit.viz.curves import (
+    LivePlot,
+    alignment_uniformity_figure,
+    history_figure,
+    learned_temperature_figure,
+    pretext_vs_quality_figure,
+    results_bars,
+    sweep_accuracy_figure,
+    sweep_curves_figure,
+)
+from clkit.viz.embeddings import (
+    alignment_uniformity_plane,
+    cache_umap_kernels,
+    circle_figure,
+    collapse_dashboard,
+    similarity_by_class,
+    sphere_figure,
+    umap_embed,
+    umap_panels,
+)
+from clkit.viz.images import image_grid, neighbour_gallery, pair_gallery, thumbnail_atlas, views_figure
+from clkit.viz.interactive import HoverThumbnails, hover_thumbnails, umap_plotly
+from clkit.viz.losses import (
+    anchor_temperature_figure,
+    loss_vs_temperature,
+    same_class_push,
+    same_class_push_figure,
+    similarity_heatmap,
+    softmax_over_negatives,
+)
+from clkit.viz.style import _display_figures_as_png, class_colours, to_numpy_image
+
+__all__ = [
+    "HoverThumbnails",
+    "LivePlot",
+    "alignment_uniformity_figure",
+    "alignment_uniformity_plane",
+    "anchor_temperature_figure",
+    "cache_umap_kernels",
+    "circle_figure",
+    "class_colours",
+    "collapse_dashboard",
+    "history_figure",
+    "hover_thumbnails",
+    "image_grid",
+    "learned_temperature_figure",
+    "loss_vs_temperature",
+    "neighbour_gallery",
+    "pair_gallery",
+    "pretext_vs_quality_figure",
+    "results_bars",
+    "same_class_push",
+    "same_class_push_figure",
+    "similarity_by_class",
+    "similarity_heatmap",
+    "softmax_over_negatives",
+    "sphere_figure",
+    "sweep_accuracy_figure",
+    "sweep_curves_figure",
+    "thumbnail_atlas",
+    "to_numpy_image",
+    "umap_embed",
+    "umap_panels",
+    "umap_plotly",
+    "views_figure",
+]
+
+_display_figures_as_png()
