@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from typing import Any
 
 import torch
-from torch import Tensor, nn
 import torch.nn.functional as F
+from torch import Tensor, nn
 
 from clkit import augment as aug_lib
 from clkit.data import Batch
@@ -25,26 +26,23 @@ class SimCLR(JointEmbedding):
     Args:
         backbone: the encoder f, e.g. ``clkit.models.encoder("small_cnn")``.
         augment: the view recipe (or one recipe per view), e.g. ``clkit.augment.simclr(32)``.
-        projection_dim: width of z.
-        hidden_dim: width of the head's hidden layer (default: the backbone's width).
-        head_layers: 2 for SimCLR's MLP head, 1 for a linear head, 0 for none.
         temperature: τ > 0.
         learn_temperature: learn τ as CLIP does, through a logit scale s = 1/τ initialised at
             1/``temperature`` and clamped at ``max_logit_scale`` (CLIP: 100).
+        head: the head's settings, as for :class:`~clkit.methods.JointEmbedding` (``projection_dim``,
+            ``hidden_dim``, ``head_layers``, ...).
     """
 
     def __init__(
         self,
         backbone: Encoder,
         augment: aug_lib.SimCLRAugment | Sequence[aug_lib.SimCLRAugment],
-        projection_dim: int = 128,
-        hidden_dim: int | None = None,
-        head_layers: int = 2,
         temperature: float = 0.5,
         learn_temperature: bool = False,
         max_logit_scale: float = 100.0,
+        **head: Any,
     ):
-        super().__init__(backbone, augment, projection_dim, hidden_dim, head_layers)
+        super().__init__(backbone, augment, **head)
         check_temperature(temperature)  # τ is validated here, once, so the loss never has to
         self.max_logit_scale = max_logit_scale
         log_scale = torch.tensor(math.log(1.0 / temperature))
