@@ -22,6 +22,16 @@ def test_bad_choices_are_refused_with_the_valid_ones(capsys):
     assert "shapes" in capsys.readouterr().err
 
 
+def test_every_registered_method_is_a_valid_name_and_an_unknown_one_lists_them(capsys):
+    from clkit import methods
+
+    for name in methods.METHODS:
+        assert cli.parser().parse_args(["train", "--method", name, "--out", "x"]).method == name
+    with pytest.raises(SystemExit):
+        cli.main(["train", "--method", "mocov9", "--out", "x"])
+    assert "valid methods are " + ", ".join(methods.METHODS) in capsys.readouterr().err
+
+
 def test_train_runs_on_a_real_dataset_layout(tmp_path, monkeypatch, capsys):
     """The torchvision path end to end: CIFAR-10 files written in their on-disk format, then `clkit train`."""
     import torchvision.datasets as tvd

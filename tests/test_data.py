@@ -631,3 +631,16 @@ def test_shape_polarity_follows_the_drawn_contrast(small_shapes):
     inverted = data.shape_polarity(255 - shapes.images)
     assert (polarity != inverted).float().mean() > 0.99
     assert 0.3 < polarity.float().mean() < 0.7
+
+
+def test_a_fixed_polarity_swaps_the_two_colours_and_nothing_else():
+    drawn = data.make_shapes(200, seed=5)
+    light = data.make_shapes(200, seed=5, polarity="light")
+    dark = data.make_shapes(200, seed=5, polarity="dark")
+    assert torch.equal(drawn.labels, light.labels) and torch.equal(drawn.labels, dark.labels)
+    assert data.shape_polarity(light.images).float().mean() > 0.97  # the polarity test itself is a heuristic
+    assert data.shape_polarity(dark.images).float().mean() < 0.03
+    kept = data.shape_polarity(drawn.images)
+    assert torch.equal(light.images[kept], drawn.images[kept])  # already light: untouched (the same draws)
+    with pytest.raises(ValueError, match="polarity must be one of"):
+        data.make_shapes(4, polarity="inverted")

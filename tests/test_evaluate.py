@@ -134,3 +134,18 @@ def test_embed_batches_without_grad_and_restores_mode():
     model.eval()
     torch.testing.assert_close(z, model(images.float() / 255))
     assert evaluate.raw_pixels(images).shape == (10, 12)
+
+
+def test_neighbour_agreement_matches_scikit_learns_neighbours():
+    from sklearn.neighbors import NearestNeighbors
+
+    g = torch.Generator().manual_seed(0)
+    bank, bank_y = torch.randn(60, 5, generator=g), torch.randint(0, 3, (60,), generator=g)
+    queries, query_y = torch.randn(25, 5, generator=g), torch.randint(0, 3, (25,), generator=g)
+    nn_index = NearestNeighbors(n_neighbors=7, metric="cosine").fit(bank.numpy())
+    idx = torch.from_numpy(nn_index.kneighbors(queries.numpy(), return_distance=False))
+    expected = (bank_y[idx] == query_y[:, None]).float().mean().item()
+    assert evaluate.neighbour_agreement(bank, bank_y, queries, query_y, k=7) == pytest.approx(expected)
+    assert evaluate.neighbour_agreement(bank, bank_y, bank, bank_y, k=1) == 1.0  # each point finds itself
+    with pytest.raises(ValueError, match="k must be between 1 and the bank size 60"):
+        evaluate.neighbour_agreement(bank, bank_y, queries, query_y, k=61)

@@ -47,3 +47,46 @@ def test_supervised_needs_labels():
     assert loss.item() == pytest.approx(math.log(3), abs=0.5) and "train_acc" in logs
     with pytest.raises(ValueError, match="needs labels"):
         method(methods.Batch(images))
+
+
+def test_forward_is_the_step_and_returns_a_step_output():
+    torch.manual_seed(0)
+    method = simclr(temperature=0.2)
+    images = torch.randint(0, 256, (6, 3, 32, 32), dtype=torch.uint8)
+    out = method(methods.Batch(images))
+    assert isinstance(out, methods.StepOutput) and out.loss.requires_grad
+    assert all(not v.requires_grad and v.ndim == 0 for v in out.logs.values())
+
+
+def test_encode_runs_the_network_once_per_resolution_and_keeps_the_views_order():
+    torch.manual_seed(0)
+    method = simclr().eval()
+    calls = []
+
+    def network(x):
+        calls.append(tuple(x.shape))
+        return method.head(method.backbone(x))
+
+    views = [torch.rand(4, 3, 32, 32), torch.rand(4, 3, 16, 16), torch.rand(4, 3, 32, 32), torch.rand(4, 3, 16, 16)]
+    out = method.encode(views, network)
+    assert calls == [(8, 3, 32, 32), (8, 3, 16, 16)]  # two passes for four views
+    with torch.no_grad():
+        for view, z in zip(views, out):
+            torch.testing.assert_close(z, network(view))
+
+
+def test_a_list_of_recipes_gives_one_view_each():
+    from clkit import augment as aug
+
+    method = methods.SimCLR(models.encoder("small_cnn", width=4), aug.byol(32), projection_dim=8)
+    assert len(method.recipes) == 2 and method.recipes[0] != method.recipes[1]
+    views = method.views(methods.Batch(torch.randint(0, 256, (3, 3, 32, 32), dtype=torch.uint8)))
+    assert [v.shape for v in views] == [(3, 3, 32, 32)] * 2
+    with pytest.raises(ValueError, match="at least two views"):
+        methods.SimCLR(models.encoder("small_cnn", width=4), [aug.simclr(32)])
+
+
+def test_a_method_says_which_field_it_reads():
+    method = simclr()
+    with pytest.raises(ValueError, match="reads images"):
+        method.input_of(methods.Batch(tokens=torch.zeros(2, 3, dtype=torch.long)))

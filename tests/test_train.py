@@ -122,3 +122,58 @@ def test_measures_join_the_monitored_records(tiny):
 
     history = train.fit(simclr(), tiny, epochs=2, batch_size=64, measures=[measure], progress=False)
     assert history["answer"] == [42.0, 42.0, 42.0] and calls == [False, False, False]
+
+
+class RecordsHooks(methods.SimCLR):
+    """Notes what the two hooks see: gradients before the step, changed weights after it."""
+
+    events = []
+
+    def before_optimizer_step(self, progress):
+        weight = self.head.net[-1].weight
+        self.events.append(("before", progress, weight.grad is not None, weight.detach().clone()))
+
+    def after_optimizer_step(self, progress):
+        self.events.append(("after", progress, None, self.head.net[-1].weight.detach().clone()))
+
+
+def test_the_hooks_run_around_the_optimiser_step_with_the_progress(tiny):
+    train.seed_everything(0)
+    method = RecordsHooks(models.encoder("small_cnn", width=4), augment.simclr(32), projection_dim=16)
+    train.fit(method, tiny, epochs=2, batch_size=64, progress=False)
+    events = method.events
+    assert [e[0] for e in events] == ["before", "after"] * 6
+    assert [e[1] for e in events[::2]] == pytest.approx([k / 6 for k in range(1, 7)])
+    assert all(has_grad for _, _, has_grad, _ in events[::2])
+    assert not torch.equal(events[0][3], events[1][3])  # the step changed the weights between the hooks
+
+
+def test_monitor_every_and_log_every_must_be_positive(tiny):
+    with pytest.raises(ValueError, match="monitor_every must be at least 1"):
+        train.fit(simclr(), tiny, batch_size=64, monitor_every=0, progress=False)
+    with pytest.raises(ValueError, match="log_every must be at least 1"):
+        train.fit(simclr(), tiny, batch_size=64, log_every=0, progress=False)
+
+
+def test_fit_draws_batches_from_any_record(small_shapes):
+    """A text record goes through the same loop: the method reads its tokens."""
+
+    class BagOfTokens(methods.Method):
+        modality = "tokens"
+
+        def __init__(self):
+            super().__init__()
+            self.backbone = torch.nn.EmbeddingBag(50, 8)
+            self.classifier = torch.nn.Linear(8, 2)
+            self.seen = []
+
+        def forward(self, batch):
+            self.seen.append(batch.tokens.shape)
+            loss = torch.nn.functional.cross_entropy(self.classifier(self.backbone(batch.tokens)), batch.labels)
+            return methods.StepOutput(loss, {})
+
+    g = torch.Generator().manual_seed(0)
+    sentences = data.TextSet(torch.randint(1, 50, (40, 6), generator=g), torch.arange(40) % 2, ["a", "b"], "toy")
+    method = BagOfTokens()
+    history = train.fit(method, sentences, epochs=2, batch_size=8, progress=False)
+    assert method.seen == [(8, 6)] * 10 and len(history.steps) == 10

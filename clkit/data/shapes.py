@@ -174,7 +174,10 @@ def _contrasting_colours(n: int, g: torch.Generator) -> tuple[Tensor, Tensor]:
     return fg, bg
 
 
-def make_shapes(n: int, seed: int = 0, size: int = 32) -> ImageSet:
+POLARITIES = (None, "light", "dark")
+
+
+def make_shapes(n: int, seed: int = 0, size: int = 32, polarity: str | None = None) -> ImageSet:
     """Draw ``n`` images of the 10 procedural shapes; the same ``seed`` gives the same bytes.
 
     Per image: a shape (classes balanced, order shuffled), its position, scale (log-uniform),
@@ -185,11 +188,16 @@ def make_shapes(n: int, seed: int = 0, size: int = 32) -> ImageSet:
         n: number of images.
         seed: seed of the generator that draws every random choice.
         size: height and width in pixels (the geometry is resolution-independent).
+        polarity: ``None`` draws whether the shape is lighter or darker than its background at
+            random; ``"light"`` makes every shape the lighter of its two colours, ``"dark"`` the
+            darker (the same draws, with the two colours swapped where needed).
     Returns:
         ImageSet named ``"shapes"``: images (n, 3, size, size) uint8, labels (n,) int64.
     """
     if n < 0 or size < 1:
         raise ValueError(f"need n >= 0 and size >= 1, got n={n}, size={size}")
+    if polarity not in POLARITIES:
+        raise ValueError(f"polarity must be one of {POLARITIES}, got {polarity!r}")
     g = torch.Generator().manual_seed(seed)
     k = len(SHAPE_CLASSES)
     labels = (torch.arange(n) % k)[torch.randperm(n, generator=g)]
@@ -199,6 +207,9 @@ def make_shapes(n: int, seed: int = 0, size: int = 32) -> ImageSet:
     reach = SHAPES_MARGIN - scale  # how far the centre may move and keep the shape inside
     centre = (2 * torch.rand(n, 2, generator=g) - 1) * reach[:, None]
     fg, bg = _contrasting_colours(n, g)
+    if polarity is not None:
+        swap = (_luminance(fg) < _luminance(bg)) if polarity == "light" else (_luminance(fg) > _luminance(bg))
+        fg, bg = torch.where(swap[:, None], bg, fg), torch.where(swap[:, None], fg, bg)
     grad_dir = 2 * math.pi * torch.rand(n, generator=g)
     grad_amp = SHAPES_GRADIENT * torch.rand(n, generator=g)
 

@@ -31,12 +31,20 @@ from clkit.evaluate.neighbours import (
     nearest_neighbours,
     within_class_pairs,
 )
-from clkit.evaluate.probes import few_shot, format_table, knn_accuracy, knn_monitor, linear_probe, report
+from clkit.evaluate.probes import (
+    few_shot,
+    format_table,
+    knn_accuracy,
+    knn_monitor,
+    linear_probe,
+    neighbour_agreement,
+    report,
+)
 
 __all__ = [
     "Neighbours", "Pairs", "SPACES", "alignment", "calibrate_batchnorm", "collapse_metrics", "contrastive_accuracy",
     "covariance_spectrum", "cross_class_pairs", "effective_rank", "embed", "extreme_pairs", "features", "few_shot",
     "format_table", "geometry_report", "knn_accuracy", "knn_monitor", "linear_probe", "model_device",
-    "nearest_neighbours", "per_dimension_std", "project", "raw_pixels", "report", "singular_values", "uniformity",
+    "nearest_neighbours", "neighbour_agreement", "per_dimension_std", "project", "raw_pixels", "report", "singular_values", "uniformity",
     "view_geometry", "within_class_pairs",
 ]

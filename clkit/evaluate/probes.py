@@ -71,6 +71,33 @@ def knn_accuracy(
     return correct / len(test_z)
 
 
+@torch.no_grad()
+def neighbour_agreement(
+    train_z: Tensor, train_y: Tensor, test_z: Tensor, test_y: Tensor, k: int = 10, chunk_size: int = 1024
+) -> float:
+    """The fraction of each test point's k most cosine-similar training points that share its class, averaged.
+
+    Where kNN accuracy asks whether the majority is right, this asks how pure the neighbourhood
+    is: 0.1 for 10 balanced classes scattered at random, 1 when every neighbour shares the class.
+
+    Args:
+        train_z: (N, D) bank features; train_y: (N,) labels. test_z: (M, D) queries; test_y: (M,) labels.
+    Returns:
+        the mean same-class fraction, in [0, 1].
+    """
+    _check_features(train_z, train_y, test_z, test_y)
+    if not 1 <= k <= len(train_z):
+        raise ValueError(f"k must be between 1 and the bank size {len(train_z)}, got {k}")
+    bank = F.normalize(train_z.float(), dim=1)
+    bank_y = train_y.long().to(bank.device)
+    same = 0.0
+    for start in range(0, len(test_z), chunk_size):
+        q = F.normalize(test_z[start : start + chunk_size].float().to(bank.device), dim=1)
+        idx = (q @ bank.T).topk(k, dim=1).indices  # (m, k)
+        same += (bank_y[idx] == test_y[start : start + chunk_size].long().to(bank.device)[:, None]).float().sum().item()
+    return same / (len(test_z) * k)
+
+
 def linear_probe(
     train_z: Tensor,
     train_y: Tensor,
