@@ -644,3 +644,11 @@ def test_a_fixed_polarity_swaps_the_two_colours_and_nothing_else():
     assert torch.equal(light.images[kept], drawn.images[kept])  # already light: untouched (the same draws)
     with pytest.raises(ValueError, match="polarity must be one of"):
         data.make_shapes(4, polarity="inverted")
+
+
+def test_the_default_shapes_are_light_and_the_polarity_set_keeps_both(small_shapes):
+    assert small_shapes.name == "shapes" and data.shape_polarity(small_shapes.images).float().mean() > 0.97
+    mixed = data.make_shapes(320, seed=0, polarity="random")
+    assert mixed.name == "shapes_polarity"
+    assert 0.3 < data.shape_polarity(mixed.images).float().mean() < 0.7  # about half light, half dark
+    assert "shapes_polarity" in data.OFFLINE and data.available("shapes_polarity")

@@ -9,7 +9,8 @@ from clkit import methods, recipes, train
 
 def test_the_layers_compose_base_dataset_method_scale_then_overrides():
     laptop = recipes.recipe("simclr", "shapes", "laptop")
-    assert (laptop.encoder, laptop.temperature, laptop.crop_min, laptop.epochs) == ("small_cnn", 0.2, 0.2, 20)
+    assert (laptop.encoder, laptop.temperature, laptop.crop_min, laptop.epochs) == ("small_cnn", 0.2, 0.4, 20)
+    assert (laptop.jitter_strength, laptop.grayscale_p) == (0.5, 0.5)
     ci = recipes.recipe("simclr", "shapes", "ci")
     assert ci.epochs == 1 and ci.n_train == 1024 and ci.lr == laptop.lr
     cifar = recipes.recipe("simclr", "cifar10", "full")
@@ -42,7 +43,7 @@ def test_build_makes_each_registered_method_with_the_recipes_settings():
         method = recipes.build(r, (3, 32, 32), num_classes=10)
         assert isinstance(method, methods.METHODS[name]) and method.spec["recipe"]["method"] == name
     simclr = recipes.build(recipes.recipe("simclr", "shapes", "ci", temperature=0.3), (3, 32, 32), 10)
-    assert simclr.temperature.item() == pytest.approx(0.3) and simclr.augment.scale == (0.2, 1.0)
+    assert simclr.temperature.item() == pytest.approx(0.3) and simclr.augment.scale == (0.4, 1.0)
 
 
 def test_build_is_the_same_model_as_building_by_hand():
@@ -52,7 +53,8 @@ def test_build_is_the_same_model_as_building_by_hand():
     train.seed_everything(0)
     built = recipes.build(r, (3, 32, 32), 10)
     train.seed_everything(0)
-    by_hand = methods.SimCLR(models.encoder("small_cnn"), augment.simclr(32, scale=(0.2, 1.0)), temperature=0.2)
+    views = augment.simclr(32, scale=(0.4, 1.0), jitter_strength=0.5, grayscale_p=0.5, blur_p=0.0)
+    by_hand = methods.SimCLR(models.encoder("small_cnn"), views, temperature=0.2)
     for (name, a), (_, b) in zip(built.state_dict().items(), by_hand.state_dict().items()):
         assert torch.equal(a, b), name
     assert built.augment == by_hand.augment

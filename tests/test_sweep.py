@@ -2,6 +2,7 @@
 
 import csv
 import json
+import math
 
 import pytest
 
@@ -154,19 +155,6 @@ def test_cli_sweep_refuses_the_swept_setting_as_an_option(tmp_path, capsys):
     assert code == 2 and "swept setting" in capsys.readouterr().err
 
 
-def test_temperature_trends_compare_with_the_published_ones(tiny_results):
-    _, results = tiny_results
-    fake = json.loads(json.dumps(results))
-    base = fake["runs"][0]
-    curve = ((0.1, 0.50, 0.9), (0.3, 0.62, 0.8), (0.5, 0.60, 0.7), (1.0, 0.55, 0.6))
-    fake["runs"] = [dict(base, value=t, final=dict(base["final"], linear=acc, contrastive_acc_heldout=c))
-                    for t, acc, c in curve]
-    text = sweep.temperature_trends(fake)
-    assert "best linear probe is at τ = 0.5 (τ = 0.1: 50.0%, τ = 0.5: 60.0%, τ = 1: 55.0%), as SimCLR found" in text
-    assert "an inverted U, best at τ = 0.3: the same shape as Wang & Liu" in text
-    assert "Held-out contrastive accuracy is falling as τ grows" in text
-
-
 def test_a_restart_interrupted_before_its_first_value_keeps_the_old_results(tiny_results, monkeypatch, tmp_path):
     out, _ = tiny_results
     copy = tmp_path / "copy.json"
@@ -175,3 +163,97 @@ def test_a_restart_interrupted_before_its_first_value_keeps_the_old_results(tiny
     results = sweep.sweep("temperature", [0.1, 0.5], out=copy, resume=False, progress=False, **TINY)
     assert results["runs"] == [] and not results["complete"]
     assert copy.read_text() == out.read_text()
+
+
+# ----------------------------------------------------------------------------- seeds
+
+
+def seeded(seed, finals, settings=None):
+    """A sweep's results for one seed: value → {metric: final number} (the other metrics 0), two epochs each."""
+    runs = []
+    for value, final in finals.items():
+        epochs = [{"epoch": e, "knn": final.get("knn", 0.0) * e / 2} for e in range(3)]
+        runs.append({"value": value, "final": {key: final.get(key, 0.0) for key in sweep.FINAL_KEYS},
+                     "epochs": epochs, "wall_s": 10.0})
+    return {"format": sweep.FORMAT, "param": "temperature", "values": sorted(finals), "runs": runs,
+            "settings": {"dataset": "shapes", "epochs": 8, **(settings or {}), "seed": seed}, "wall_s": 10.0 * len(runs)}
+
+
+# Linear accuracy per seed; τ = 1 is missing from seed 2 (an interrupted sweep).
+LINEAR = {0: {0.1: 0.40, 0.5: 0.50, 1.0: 0.30}, 1: {0.1: 0.46, 0.5: 0.54, 1.0: 0.36}, 2: {0.1: 0.43, 0.5: 0.58}}
+
+
+def three_seeds():
+    return [seeded(seed, {v: {"linear": acc, "knn": 0.2} for v, acc in finals.items()}) for seed, finals in LINEAR.items()]
+
+
+def test_aggregate_gives_the_mean_and_sample_standard_deviation_per_value():
+    summary = sweep.aggregate(three_seeds())
+    assert summary["param"] == "temperature" and summary["seeds"] == [0, 1, 2]
+    assert summary["values"] == [0.1, 0.5, 1.0] and summary["n"] == [3, 3, 2]
+    # By hand. τ = 0.1: (0.40 + 0.46 + 0.43) / 3 = 0.43; deviations −0.03, 0.03, 0: sd = √(0.0018 / 2) = 0.03.
+    # τ = 0.5: mean 0.54, deviations −0.04, 0, 0.04: sd = √(0.0032 / 2) = 0.04.
+    # τ = 1: (0.30 + 0.36) / 2 = 0.33; deviations ∓0.03: sd = √(0.0018 / 1) ≈ 0.042426.
+    assert summary["mean"]["linear"] == pytest.approx([0.43, 0.54, 0.33])
+    assert summary["std"]["linear"] == pytest.approx([0.03, 0.04, 0.0424264069])
+    assert summary["mean"]["knn"] == pytest.approx([0.2] * 3) and summary["std"]["knn"] == pytest.approx([0.0] * 3)
+    assert set(summary["mean"]) == set(sweep.FINAL_KEYS) == set(summary["std"])
+    assert "seed" not in summary["settings"] and summary["wall_s"] == 80.0
+
+
+def test_one_seed_has_a_mean_and_no_spread():
+    summary = sweep.aggregate(three_seeds()[0])
+    assert summary["mean"]["linear"] == pytest.approx([0.40, 0.50, 0.30]) and summary["n"] == [1, 1, 1]
+    assert all(math.isnan(s) for s in summary["std"]["linear"])
+    assert sweep.mean_std([2.0, 4.0, 9.0]) == pytest.approx((5.0, math.sqrt((9 + 1 + 16) / 2)))
+
+
+def test_epoch_curves_average_each_epoch_over_the_seeds():
+    runs = [seeded(s, {0.5: {"knn": k}}) for s, k in ((0, 0.4), (1, 0.6))]  # knn at epoch e: k · e / 2
+    (curve,) = sweep.epoch_curves(runs, "knn")
+    assert curve["value"] == 0.5 and curve["epoch"] == [0, 1, 2] and curve["n"] == 2
+    assert curve["mean"] == pytest.approx([0.0, 0.25, 0.5])
+    assert curve["std"] == pytest.approx([0.0, math.sqrt(2 * 0.05**2), math.sqrt(2 * 0.1**2)])
+
+
+def test_only_runs_of_one_sweep_with_distinct_seeds_are_averaged():
+    with pytest.raises(ValueError, match=r"differ in more than the seed \(epochs\)"):
+        sweep.aggregate([seeded(0, {0.1: {}}), seeded(1, {0.1: {}}, {"epochs": 9})])
+    with pytest.raises(ValueError, match="the same seed appears twice"):
+        sweep.aggregate([seeded(0, {0.1: {}}), seeded(0, {0.1: {}})])
+    with pytest.raises(ValueError, match="no results"):
+        sweep.aggregate([])
+
+
+def test_the_summary_table_and_words_give_mean_and_spread():
+    runs = three_seeds()
+    table = sweep.format_summary(sweep.aggregate(runs))
+    assert "43.0 ± 3.0" in table and "54.0 ± 4.0" in table and "33.0 ± 4.2" in table
+    assert "mean ± standard deviation over 3 seeds [0, 1, 2]" in table
+    text = sweep.describe(runs)
+    assert "linear-probe accuracy: best at temperature = 0.5 (54.0 ± 4.0%), an inverted U" in text
+    # 54 − 43 = 11 points against bars of 4 + 3: they do not overlap.
+    assert "The runner-up, temperature = 0.1 (43.0 ± 3.0%), is 11.0 points lower; their mean ± sd bars do not overlap" in text
+    assert "(means over 3 seeds, [0, 1, 2]; ± one standard deviation)" in text
+    summary = sweep.aggregate(runs)
+    assert sweep.ranking(summary, "linear") == [1, 0, 2]
+    # 43 − 33 = 10 points against bars of 3 + 4.2: apart; kNN is 20% everywhere: the same.
+    assert not sweep.bars_overlap(summary, "linear", 0, 2) and sweep.bars_overlap(summary, "knn", 0, 2)
+    summary["std"]["linear"][2] = 0.08  # 10 points against 3 + 8: the bars overlap
+    assert sweep.bars_overlap(summary, "linear", 0, 2)
+
+
+def test_describe_says_when_the_best_pretext_and_the_best_probe_are_the_same_value():
+    runs = [seeded(s, {0.1: {"linear": 0.4, "contrastive_acc_heldout": 0.3},
+                       0.5: {"linear": 0.6 + s / 100, "contrastive_acc_heldout": 0.5}}) for s in (0, 1)]
+    assert "the best pretext accuracy and the best linear probe are both at temperature = 0.5" in sweep.describe(runs)
+
+
+def test_stored_or_run_keeps_one_file_per_seed(monkeypatch, tmp_path):
+    monkeypatch.setenv("CLKIT_SCALE", "laptop")
+    monkeypatch.setattr(sweep.run, "results_dir", lambda: tmp_path)
+    first = sweep.stored_or_run("t_seed1", "temperature", [0.5], progress=False, seed=1, **TINY)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["t_seed1_laptop.csv", "t_seed1_laptop.json"]
+    assert first["settings"]["seed"] == 1 and sweep.load(tmp_path / "t_seed1_laptop.json")["settings"]["seed"] == 1
+    monkeypatch.setattr(sweep.run, "sweep", lambda *a, **k: pytest.fail("stored results were not reused"))
+    assert sweep.stored_or_run("t_seed1", "temperature", [0.5], seed=1, **TINY) == first

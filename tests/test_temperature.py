@@ -138,36 +138,59 @@ def test_same_class_push_against_a_written_out_sum():
     assert len(viz.same_class_push_figure(z1, z2, labels).axes) == 1
 
 
-def fake_results(values=(0.1, 0.5), epochs=2):
+def fake_results(values=(0.1, 0.5), epochs=2, seed=0):
+    """A sweep's results: every metric a simple function of the epoch, the value's index and the seed."""
     runs = []
     for i, v in enumerate(values):
-        history = [{"epoch": e, "knn": 0.1 + 0.1 * e, "alignment": 1.0 - 0.1 * e, "uniformity": -1.0 - e,
-                    "contrastive_acc_heldout": 0.2 * e, "temperature_end": v * (1 + 0.1 * e),
+        history = [{"epoch": e, "knn": 0.1 + 0.1 * e + seed / 100, "alignment": 1.0 - 0.1 * e, "uniformity": -1.0 - e,
+                    "contrastive_acc_heldout": 0.2 * e, "temperature_end": v * (1 + 0.1 * e) * (1 + seed / 10),
                     **({"loss": 5.0 - e} if e else {})} for e in range(epochs + 1)]
-        final = {"knn": 0.3 + i / 10, "linear": 0.4, "alignment": 0.8, "uniformity": -3.0,
+        final = {"knn": 0.3 + i / 10 + seed / 100, "linear": 0.4 + seed / 50, "alignment": 0.8, "uniformity": -3.0,
                  "contrastive_acc_heldout": 0.4, "contrastive_acc": 0.5, "loss": 3.0, "temperature_end": v}
         runs.append({"value": v, "final": final, "epochs": history, "wall_s": 1.0})
-    return {"format": "clkit.sweep/1", "param": "temperature", "values": list(values), "runs": runs,
-            "settings": {"dataset": "shapes", "encoder": "small_cnn", "epochs": epochs, "max_logit_scale": 100.0}}
+    return {"format": "clkit.sweep/1", "param": "temperature", "values": list(values), "runs": runs, "wall_s": 1.0,
+            "settings": {"dataset": "shapes", "encoder": "small_cnn", "epochs": epochs, "max_logit_scale": 100.0,
+                         "seed": seed}}
 
 
-def test_sweep_figures_draw_one_line_or_point_per_value():
+def test_sweep_figures_draw_the_mean_over_seeds_with_error_bars():
     from clkit import viz
 
-    results = fake_results((0.05, 0.2, 1.0))
-    acc = viz.sweep_accuracy_figure(results, published={"paper": {0.07: 79.8, 0.3: 83.3, 1.0: 82.2}})
-    assert len(acc.axes) == 2 and [len(line.get_xdata()) for line in acc.axes[0].lines] == [3, 3]
-    assert acc.axes[0].get_xscale() == "log"
-    plane = viz.alignment_uniformity_figure(results)
+    values = (0.05, 0.2, 1.0)
+    seeds = [fake_results(values, seed=s) for s in (0, 1, 2)]  # linear 0.40, 0.42, 0.44: mean 42%, sd 2 points
+    acc = viz.sweep_accuracy_figure(seeds)
+    ax = acc.axes[0]
+    assert len(acc.axes) == 1 and ax.get_xscale() == "log" and "mean ± sd over 3 seeds" in ax.get_title()
+    knn, linear = ax.containers  # one errorbar per accuracy
+    np.testing.assert_allclose(linear.lines[0].get_ydata(), [42.0] * 3)
+    np.testing.assert_allclose(knn.lines[0].get_ydata(), [31.0, 41.0, 51.0])
+    (bars,) = linear.lines[2]
+    np.testing.assert_allclose([seg[:, 1] for seg in bars.get_segments()], [[40.0, 44.0]] * 3)
+
+    plane = viz.alignment_uniformity_figure(seeds)
     paths = [line for line in plane.axes[0].lines if len(line.get_xdata()) > 1]
     assert len(paths) == 3 and all(len(p.get_xdata()) == 3 for p in paths)
-    pq = viz.pretext_vs_quality_figure(results, published={0.1: (87.8, 64.4), 0.5: (68.2, 60.7)})
-    assert len(pq.axes) == 2
-    curves = viz.sweep_curves_figure(results, keys=("loss", "knn"))
+    assert [t.get_text() for t in plane.axes[0].get_legend().get_texts()][0] == "τ = 0.05: kNN 31%"
+    pq = viz.pretext_vs_quality_figure(seeds)
+    assert len(pq.axes) == 1 and len(pq.axes[0].containers) == 2
+    curves = viz.sweep_curves_figure(seeds, keys=("loss", "knn"))
     assert [len(ax.lines) for ax in curves.axes] == [3, 3]
-    learned = viz.learned_temperature_figure(results)
-    assert len(learned.axes[0].lines) == 3 + 1  # one per run and the clamp
-    np.testing.assert_allclose(learned.axes[1].lines[2].get_ydata(), [1.0, 1.1, 1.2])  # τ / τ at the start
+    np.testing.assert_allclose(curves.axes[1].lines[0].get_ydata(), [11.0, 21.0, 31.0])  # mean knn, in %
+    assert [len(ax.collections) for ax in curves.axes] == [3, 3]  # one band per value
+    learned = viz.learned_temperature_figure(seeds)
+    assert len(learned.axes[0].lines) == 3 + 1  # one per initial value and the clamp
+    # τ / τ at the start, averaged over seeds: (1 + 0.1 e) · mean(1, 1.1, 1.2) = 1.1, 1.21, 1.32
+    np.testing.assert_allclose(learned.axes[1].lines[2].get_ydata(), [1.1, 1.21, 1.32])
+
+
+def test_sweep_figures_of_one_seed_draw_no_bars():
+    from clkit import viz
+
+    one = fake_results((0.1, 0.5))
+    acc = viz.sweep_accuracy_figure(one)
+    assert "one seed" in acc.axes[0].get_title()
+    assert all(not c.lines[2] for c in acc.axes[0].containers)  # no error bars
+    assert all(not ax.collections for ax in viz.sweep_curves_figure([one]).axes)  # no bands
 
 
 # ----------------------------------------------------------------------------- widget

@@ -177,3 +177,15 @@ def test_fit_draws_batches_from_any_record(small_shapes):
     method = BagOfTokens()
     history = train.fit(method, sentences, epochs=2, batch_size=8, progress=False)
     assert method.seen == [(8, 6)] * 10 and len(history.steps) == 10
+
+
+def test_resume_refuses_a_checkpoint_of_another_recipe(tiny, tmp_path):
+    from clkit import recipes
+
+    def built(**changes):
+        train.seed_everything(0)
+        return recipes.build(recipes.recipe("simclr", "shapes", "ci", projection_dim=16, **changes), tiny.shape, 10)
+
+    train.fit(built(), tiny, epochs=1, batch_size=64, out=tmp_path, progress=False)
+    with pytest.raises(ValueError, match=r"recipe crop_min: 0.4 → 0.2"):
+        train.fit(built(crop_min=0.2), tiny, epochs=1, batch_size=64, out=tmp_path, progress=False)

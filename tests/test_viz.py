@@ -104,3 +104,28 @@ def test_temperature_explorer_keeps_the_figure_it_draws_as_app_figure():
     assert isinstance(first, Figure) and first.axes[0].get_title().startswith("τ = 0.1:")
     tau.value = 1.0
     assert app.figure is not first and app.figure.axes[0].get_title().startswith("τ = 1:")
+
+
+@pytest.mark.parametrize("name", ["sweep_accuracy_figure", "sweep_curves_figure", "alignment_uniformity_figure",
+                                  "pretext_vs_quality_figure", "learned_temperature_figure"])
+def test_sweep_figures_read_on_a_projector(name):
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.lines import Line2D
+    from matplotlib.text import Text
+
+    from clkit.viz import curves
+    from test_temperature import fake_results
+
+    fig = getattr(viz, name)([fake_results((0.05, 0.1, 0.2, 0.5, 1.0), seed=s) for s in (0, 1, 2)])
+    FigureCanvasAgg(fig).draw()  # makes the tick labels
+    # Shown at 100 dpi and no wider than a notebook's output (10 in), so these are the sizes seen.
+    assert fig.dpi == 100 and fig.get_figwidth() <= 10
+    texts = [t for t in fig.findobj(Text) if t.get_visible() and t.get_text().strip()]
+    small = [(t.get_text(), t.get_fontsize()) for t in texts if t.get_fontsize() < curves.MIN_FONT]
+    assert texts and not small
+    lines = [line for line in fig.findobj(Line2D) if line.get_visible() and line.get_marker() not in (None, "None", "")]
+    assert lines and all(line.get_markersize() * fig.dpi / 72 > 1 for line in lines)  # larger than a pixel
+    palette = {matplotlib.colors.to_hex(c) for c in curves.PALETTE} | {"#808080", "#000000"}
+    colours = {matplotlib.colors.to_hex(line.get_color()) for line in fig.findobj(Line2D) if line.get_xdata() is not None
+               and len(line.get_xdata())}
+    assert colours <= palette | {matplotlib.colors.to_hex(matplotlib.rcParams["grid.color"])}, colours

@@ -11,7 +11,11 @@ Datasets (``load(name, split)``):
 name              offline  what it is
 ================  =======  ==========================================================
 ``shapes``        yes      procedural: 10 shapes, 32×32 RGB, drawn from a seed
-                           (train 10,000 / test 2,000); the default dataset
+                           (train 10,000 / test 2,000), each shape lighter than its
+                           background; the default dataset
+``shapes_polarity`` yes    the same shapes with the light/dark polarity drawn at random:
+                           a nuisance every augmentation keeps (the feature-suppression
+                           lesson)
 ``digits``        yes      scikit-learn's 1,797 handwritten 8×8 digits, 1 channel,
                            fixed stratified 80/20 split
 ``photos``        yes      the 8 colour photos scikit-image ships, 128×128 RGB, one
@@ -74,7 +78,7 @@ __all__ = [
     "to_float",
 ]
 
-OFFLINE: tuple[str, ...] = ("shapes", "digits", "photos")
+OFFLINE: tuple[str, ...] = ("shapes", "shapes_polarity", "digits", "photos")
 ONLINE: tuple[str, ...] = ("cifar10", "stl10", "fashion_mnist")
 DATASETS: tuple[str, ...] = OFFLINE + ONLINE
 SPLITS: tuple[str, ...] = ("train", "test")
@@ -110,7 +114,7 @@ def load(
     """Load a dataset as an :class:`ImageSet` (images uint8 N×C×H×W, labels int64 N).
 
     Args:
-        name: one of :data:`DATASETS`; ``"shapes"``, ``"digits"`` and ``"photos"`` need no files.
+        name: one of :data:`DATASETS`; the offline ones (:data:`OFFLINE`) need no files.
         split: ``"train"`` or ``"test"``. ``"photos"`` has no split: both give the same 8 images.
         root: folder holding the real datasets in torchvision's layout (ignored by the offline ones);
             default :func:`default_root`.
@@ -122,8 +126,9 @@ def load(
     key = _check_name(name)
     if split not in SPLITS:
         raise ValueError(f"unknown split {split!r}; valid splits are {', '.join(SPLITS)}")
-    if key == "shapes":
-        return make_shapes(SHAPES_SIZES[split], seed=SHAPES_SEEDS[split])
+    if key in ("shapes", "shapes_polarity"):
+        polarity = "light" if key == "shapes" else "random"
+        return make_shapes(SHAPES_SIZES[split], seed=SHAPES_SEEDS[split], polarity=polarity)
     if key == "digits":
         return _digits(split)
     if key == "photos":

@@ -22,6 +22,13 @@ of ``shapes`` is chosen by that rule:
   low-amplitude pixel noise): a strong texture survives cropping and colour jitter, and
   an encoder then separates instances by their texture instead of their shape (feature
   suppression). Strong textures are a lesson of their own, not the default.
+* **polarity**, fixed: the shape is always the lighter of its two colours. Whether a shape
+  is lighter or darker than its background survives every SimCLR augmentation (jitter
+  rescales and shifts the contrast, grayscale keeps its sign), so when it varies the
+  encoder sorts images by it and not by shape. Measured with ``bench/ablate_default.py``
+  (20 epochs, 2 CPU cores): random polarity 89.4% kNN, fixed polarity 95.2%, same recipe.
+  The random-polarity set is kept as ``shapes_polarity``, for the lesson on feature
+  suppression.
 
 With these choices a kNN classifier on raw pixels (cosine, k = 20, train 10,000 → test
 2,000) reaches about 0.23 against a chance level of 0.10: weak, so a learned
@@ -174,10 +181,10 @@ def _contrasting_colours(n: int, g: torch.Generator) -> tuple[Tensor, Tensor]:
     return fg, bg
 
 
-POLARITIES = (None, "light", "dark")
+POLARITIES = ("light", "dark", "random")
 
 
-def make_shapes(n: int, seed: int = 0, size: int = 32, polarity: str | None = None) -> ImageSet:
+def make_shapes(n: int, seed: int = 0, size: int = 32, polarity: str = "light") -> ImageSet:
     """Draw ``n`` images of the 10 procedural shapes; the same ``seed`` gives the same bytes.
 
     Per image: a shape (classes balanced, order shuffled), its position, scale (log-uniform),
@@ -188,9 +195,10 @@ def make_shapes(n: int, seed: int = 0, size: int = 32, polarity: str | None = No
         n: number of images.
         seed: seed of the generator that draws every random choice.
         size: height and width in pixels (the geometry is resolution-independent).
-        polarity: ``None`` draws whether the shape is lighter or darker than its background at
-            random; ``"light"`` makes every shape the lighter of its two colours, ``"dark"`` the
-            darker (the same draws, with the two colours swapped where needed).
+        polarity: ``"light"`` makes every shape the lighter of its two colours (the default set),
+            ``"dark"`` the darker, ``"random"`` keeps whichever was drawn, so that the light/dark
+            contrast varies between images: a nuisance every augmentation keeps (``shapes_polarity``).
+            The colour draws are the same for all three; only the two colours swap.
     Returns:
         ImageSet named ``"shapes"``: images (n, 3, size, size) uint8, labels (n,) int64.
     """
@@ -207,7 +215,7 @@ def make_shapes(n: int, seed: int = 0, size: int = 32, polarity: str | None = No
     reach = SHAPES_MARGIN - scale  # how far the centre may move and keep the shape inside
     centre = (2 * torch.rand(n, 2, generator=g) - 1) * reach[:, None]
     fg, bg = _contrasting_colours(n, g)
-    if polarity is not None:
+    if polarity != "random":
         swap = (_luminance(fg) < _luminance(bg)) if polarity == "light" else (_luminance(fg) > _luminance(bg))
         fg, bg = torch.where(swap[:, None], bg, fg), torch.where(swap[:, None], fg, bg)
     grad_dir = 2 * math.pi * torch.rand(n, generator=g)
@@ -244,7 +252,8 @@ def make_shapes(n: int, seed: int = 0, size: int = 32, polarity: str | None = No
         img = back + (fg[sl].view(m, 3, 1, 1) - back) * cover
         img = img + SHAPES_NOISE * torch.randn(m, 3, size, size, generator=g)
         images[sl] = (img * 255).round_().clamp_(0, 255).to(torch.uint8)
-    return ImageSet(images=images, labels=labels, classes=list(SHAPE_CLASSES), name="shapes")
+    name = "shapes" if polarity == "light" else f"shapes_{polarity}" if polarity == "dark" else "shapes_polarity"
+    return ImageSet(images=images, labels=labels, classes=list(SHAPE_CLASSES), name=name)
 
 
 def shape_polarity(images: Tensor) -> Tensor:

@@ -1,6 +1,7 @@
 """A measured sweep: one SimCLR model per value of one setting, everything else fixed.
 
-    clkit sweep --param temperature --values 0.05,0.1,0.2,0.5,1.0 --out notebooks/results/temperature_sweep_laptop.json
+    clkit sweep --param temperature --values 0.05,0.1,0.2,0.5,1.0 --seed 0 \
+                --out notebooks/results/temperature_sweep_seed0_laptop.json
 
 :func:`sweep` trains one model per value with the same seed, data, augmentation and
 schedule, and records for each value and each epoch (epoch 0 is the untrained model):
@@ -16,6 +17,10 @@ and at the end ``linear``, a linear probe on frozen h. The results, with the set
 device, the versions and the wall time, are written as JSON (and a CSV table beside it)
 after every value, so an interrupted sweep keeps the values it finished and a rerun skips them.
 
+One sweep is one seed. Run it with several (``seed=0, 1, 2``) and :func:`aggregate` gives, per value,
+the mean and standard deviation over the seeds of every final metric; the lessons show those, never
+a single run's numbers.
+
 The training recipe comes from :mod:`clkit.recipes`, through :class:`SweepSettings`;
 :func:`preset` gives the sizes for each ``CLKIT_SCALE`` (ci: seconds, laptop: a few minutes
 on a CPU, full: a GPU).
@@ -25,11 +30,15 @@ and the rest work without naming a module:
 
 - :mod:`~clkit.sweep.settings`: :class:`SweepSettings` (defaults from the recipe), :data:`SWEEPABLE`,
   :func:`preset`, :func:`settings_from`, :func:`recipe_for` and the sweep's :func:`datasets`;
-- :mod:`~clkit.sweep.run`: :func:`sweep`, the per-value training (:func:`build_method`, :func:`geometry`),
-  :func:`environment` (where a result was measured) and :func:`stored_or_run`, the notebooks' entry point;
+- :mod:`~clkit.sweep.run`: :func:`sweep`, the per-value training (:func:`build_method`, :func:`heldout_measure`,
+  :func:`geometry`), :func:`environment` (where a result was measured) and :func:`stored_or_run`, the notebooks'
+  entry point;
 - :mod:`~clkit.sweep.store`: the results on disk (:func:`save`, :func:`load`, :func:`results_dir`) and as a
   table (:func:`table`, :func:`format_table`);
-- :mod:`~clkit.sweep.prose`: the results in words (:func:`describe`, :func:`temperature_trends`).
+- :mod:`~clkit.sweep.seeds`: several seeds of one sweep: :func:`aggregate` (per-value mean and standard
+  deviation), :func:`epoch_curves` (the same per epoch), :func:`format_summary`, :func:`format_mean_std`,
+  :func:`ranking`, :func:`bars_overlap`;
+- :mod:`~clkit.sweep.prose`: the results in words (:func:`describe`, over one seed or several).
 
 To replace a function a sweep calls (a test stubbing the data or the training), patch it in the module
 that calls it, e.g. ``clkit.sweep.run._train_one`` or ``clkit.sweep.settings._load``: patching the name
@@ -38,8 +47,18 @@ re-exported here changes nothing a sweep runs.
 
 from __future__ import annotations
 
-from clkit.sweep.prose import describe, temperature_trends
-from clkit.sweep.run import build_method, environment, geometry, stored_or_run, sweep
+from clkit.sweep.prose import describe
+from clkit.sweep.run import build_method, environment, geometry, heldout_measure, stored_or_run, sweep
+from clkit.sweep.seeds import (
+    aggregate,
+    as_seeds,
+    bars_overlap,
+    epoch_curves,
+    format_mean_std,
+    format_summary,
+    mean_std,
+    ranking,
+)
 from clkit.sweep.settings import SWEEPABLE, SweepSettings, datasets, preset, recipe_for, settings_from
 from clkit.sweep.store import FINAL_KEYS, FORMAT, format_table, load, results_dir, save, table
 
@@ -48,14 +67,23 @@ __all__ = [
     "FORMAT",
     "SWEEPABLE",
     "SweepSettings",
+    "aggregate",
+    "as_seeds",
+    "bars_overlap",
     "build_method",
     "datasets",
     "describe",
     "environment",
+    "epoch_curves",
+    "format_mean_std",
+    "format_summary",
     "format_table",
     "geometry",
+    "heldout_measure",
     "load",
+    "mean_std",
     "preset",
+    "ranking",
     "recipe_for",
     "results_dir",
     "save",
@@ -63,5 +91,4 @@ __all__ = [
     "stored_or_run",
     "sweep",
     "table",
-    "temperature_trends",
 ]

@@ -122,7 +122,7 @@ def sweep(
     todo = [v for v in values if not any(math.isclose(v, d) for d in done)]
     if todo:
         train_set, test_set = datasets(base)
-        heldout = _heldout_measure(base, test_set)
+        heldout = heldout_measure(base, test_set)
     for value in todo:
         run = _train_one(param, value, base, train_set, test_set, heldout, device, checkpoints, progress)
         if run is None:  # interrupted: what is finished is already written
@@ -161,8 +161,10 @@ def _check_same_settings(stored: dict[str, Any], param: str, fixed: dict[str, An
         )
 
 
-def _heldout_measure(s: SweepSettings, test_set: data.ImageSet) -> Callable[[torch.nn.Module], dict[str, float]]:
-    # The same two views of the same test images for every value of the sweep.
+def heldout_measure(s: SweepSettings, test_set: data.ImageSet) -> Callable[[torch.nn.Module], dict[str, float]]:
+    """The measure a sweep with settings ``s`` applies after every epoch (and at epoch 0, before training):
+    :func:`clkit.evaluate.view_geometry` on two fixed views of ``s.heldout_images`` test images, drawn with
+    ``s.seed``, the same for every value of the sweep."""
     n = min(s.heldout_images, len(test_set))
     images = test_set.take(n, seed=s.seed).images
     return evaluate.view_geometry(images, recipe_for(s).views(images.shape[-1]), seed=s.seed)
@@ -238,7 +240,8 @@ def stored_or_run(
     and never writes into the repository.
 
     Args:
-        name: file stem, e.g. ``"temperature_sweep"``.
+        name: file stem, e.g. ``"temperature_sweep_seed0"``: one file per name, so give each seed its own
+            name (and ``seed=`` among the settings).
         param, values, kwargs: as for :func:`sweep` (settings, ``device``, ``progress``, …).
     """
     current = scale.current()

@@ -37,8 +37,8 @@ class SweepSettings:
             training set); 0 for the whole split.
         n_test: test images (kNN queries and probe test set); 0 for the whole split.
         epochs, batch_size, lr, optimizer, weight_decay, warmup_epochs: as in :func:`clkit.train.fit`.
-        crop_min: the smallest random crop, as a fraction of the image (SimCLR: 0.08; 0.2 for
-            ``shapes``, where an 8% crop often shows only background: see notebook 03).
+        crop_min: the smallest random crop, as a fraction of the image (SimCLR: 0.08; the recipe's
+            value for ``shapes``, where a small crop often shows only background).
         temperature: τ of NT-Xent (the initial τ when it is learned).
         learn_temperature: learn τ as CLIP does, a logit scale 1/τ clamped at ``max_logit_scale``.
         projection_dim: width of z.
@@ -47,7 +47,9 @@ class SweepSettings:
         heldout_images: test images whose two fixed views give alignment, uniformity and the
             held-out contrastive accuracy (keep it equal to ``batch_size``: the accuracy of
             picking the partner out of 2N − 1 candidates depends on N).
-        seed: one seed for the initial weights, the data order and the augmentations.
+        seed: one seed for the initial weights, the data order, the augmentations and the
+            class-balanced training and test subsets (:func:`datasets`); run a sweep with several
+            seeds and average them with :func:`clkit.sweep.aggregate`.
     """
 
     dataset: str = _RECIPE.dataset

@@ -21,7 +21,7 @@ CHECKPOINT = "checkpoint.pt"
 HISTORY = "history.json"
 
 # Settings that must match for a run to continue from a checkpoint.
-RESUME_KEYS = ("method", "dataset", "n_train", "epochs", "batch_size", "lr", "optimizer", "weight_decay", "seed")
+RESUME_KEYS = ("method", "dataset", "n_train", "epochs", "batch_size", "lr", "optimizer", "weight_decay", "seed", "spec")
 
 
 def save_checkpoint(out: Path, method: nn.Module, opt, schedule, epoch: int, history: History) -> None:
@@ -49,7 +49,7 @@ def load_checkpoint(path: Path, method: nn.Module, opt, schedule, config: dict) 
     saved = state["history"]["config"]
     changed = {k: (saved.get(k), config[k]) for k in RESUME_KEYS if saved.get(k) != config[k]}
     if changed:
-        detail = ", ".join(f"{k}: {a!r} → {b!r}" for k, (a, b) in changed.items())
+        detail = ", ".join(_describe_change(k, a, b) for k, (a, b) in changed.items())
         raise ValueError(
             f"{path} was written by a run with other settings ({detail}); "
             "use a new out folder, or resume=False to start over in this one"
@@ -58,3 +58,12 @@ def load_checkpoint(path: Path, method: nn.Module, opt, schedule, config: dict) 
     opt.load_state_dict(state["optimizer"])
     schedule.load_state_dict(state["schedule"])
     return state["epoch"] + 1, History.from_dict(state["history"])
+
+
+def _describe_change(key: str, old: Any, new: Any) -> str:
+    """One changed setting, as "key: old → new"; for a method's spec, only the recipe settings that differ."""
+    if key == "spec" and isinstance(old, dict) and isinstance(new, dict):
+        a, b = old.get("recipe", {}), new.get("recipe", {})
+        changed = [f"{k}: {a.get(k)!r} → {b.get(k)!r}" for k in sorted(set(a) | set(b)) if a.get(k) != b.get(k)]
+        return "recipe " + (", ".join(changed) or "other input shape or classes")
+    return f"{key}: {old!r} → {new!r}"

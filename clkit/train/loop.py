@@ -125,6 +125,7 @@ def fit(
         "device": str(device),
         "world_size": world,
         "torch": str(torch.__version__),
+        "spec": getattr(method, "spec", None),  # the recipe a method was built from: a resumed run must share it
     }
 
     method.to(device)

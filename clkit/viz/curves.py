@@ -1,13 +1,22 @@
-"""Numbers over training and across runs: training curves, result bars, a live plot and the sweep figures."""
+"""Numbers over training and across runs: training curves, result bars, a live plot and the sweep figures.
+
+The sweep figures take one sweep's results or, better, a list of them run with different seeds, and draw
+the mean over the seeds with ± one standard deviation (error bars or bands; :func:`clkit.sweep.aggregate`).
+They are made to be read on a projector: text of 11 pt or more at the size a notebook shows them (100 dpi,
+at most 10 inches wide, so not scaled down), thick lines and large markers, and the Okabe–Ito colours,
+which stay distinct with any colour vision, each series also with a marker of its own.
+"""
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 
+import matplotlib
 import numpy as np
 from matplotlib.figure import Figure
 
-from clkit.viz.style import _value_colors
+from clkit.sweep import aggregate, as_seeds, epoch_curves
 
 
 def history_figure(history, keys: Sequence[str] = ("loss", "knn"), baselines: dict[str, float] | None = None) -> Figure:
@@ -78,6 +87,34 @@ class LivePlot:
             self._handle.update(fig)
 
 
+#: The Okabe–Ito palette without its yellow (too pale on a white screen), in the order series are given colours.
+PALETTE = ("#0072B2", "#D55E00", "#009E73", "#E69F00", "#56B4E9", "#CC79A7", "#000000")
+#: One marker per series, so that colour is never the only cue.
+MARKERS = ("o", "s", "^", "D", "v", "P", "X")
+#: The smallest text in a sweep figure, in points (at 100 dpi and the figure's own size).
+MIN_FONT = 11
+_PROJECTOR = {"font.size": 12, "axes.titlesize": 12, "axes.labelsize": 12, "xtick.labelsize": MIN_FONT,
+              "ytick.labelsize": MIN_FONT, "legend.fontsize": MIN_FONT, "lines.linewidth": 2.0,
+              "lines.markersize": 7.0, "errorbar.capsize": 4.0}
+
+
+def _projector(draw):
+    # Text, lines and markers sized for a projector; the rc settings apply while the artists are made.
+    @functools.wraps(draw)
+    def wrapper(*args, **kwargs):
+        with matplotlib.rc_context(_PROJECTOR):
+            fig = draw(*args, **kwargs)
+        for ax in fig.axes:  # ticks made later (at drawing time) keep the size too
+            ax.tick_params(labelsize=MIN_FONT)
+        return fig
+
+    return wrapper
+
+
+def _style(i: int) -> dict:
+    return {"color": PALETTE[i % len(PALETTE)], "marker": MARKERS[i % len(MARKERS)]}
+
+
 def _param_label(param: str) -> str:
     return {"temperature": "τ"}.get(param, param)
 
@@ -91,148 +128,167 @@ def _value_axis(ax, param: str, values: Sequence[float]) -> None:
     ax.set_xlabel(_param_label(param))
 
 
-def sweep_accuracy_figure(results: dict, published: dict[str, dict[float, float]] | None = None) -> Figure:
-    """Final kNN and linear-probe accuracy against the swept value (one point per run of :func:`clkit.sweep.sweep`).
+def _spread(std: Sequence[float], factor: float = 1.0) -> np.ndarray | None:
+    # Error bar half-lengths; None with one seed (no spread was measured, so no bar is drawn).
+    std = np.asarray(std, dtype=float)
+    return None if np.isnan(std).all() else factor * np.nan_to_num(std)
 
-    ``published`` adds a second panel with curves from papers, name → {value: accuracy in %}, to
-    compare the shape of the curve (their data and scale differ from ours).
+
+def _seeds_note(seeds: Sequence) -> str:
+    n = len(seeds)
+    return f"mean ± sd over {n} seeds" if n > 1 else "one seed: no spread measured"
+
+
+def _band(ax, x, mean, std, color, factor: float = 1.0) -> None:
+    half = _spread(std, factor)
+    if half is not None:
+        mean = factor * np.asarray(mean, dtype=float)
+        ax.fill_between(x, mean - half, mean + half, color=color, alpha=0.2, lw=0)
+
+
+@_projector
+def sweep_accuracy_figure(results: dict | Sequence[dict]) -> Figure:
+    """Final kNN and linear-probe accuracy against the swept value: the mean over seeds ± one standard deviation.
+
+    Args:
+        results: a sweep's results (:func:`clkit.sweep.sweep`), or a list of them, one per seed.
     """
-    param = results["param"]
-    runs = sorted(results["runs"], key=lambda r: r["value"])
-    values = [r["value"] for r in runs]
-    fig = Figure(figsize=(10.5 if published else 5.5, 3.6))
-    axes = fig.subplots(1, 2 if published else 1, squeeze=False)[0]
-    ax = axes[0]
-    for key, label, marker in (("knn", "kNN on h", "o"), ("linear", "linear probe on h", "s")):
-        ax.plot(values, [100 * r["final"][key] for r in runs], marker=marker, label=label)
-    settings = results["settings"]
-    ax.set_title(f"{settings['dataset']}, {settings['encoder']}, {settings['epochs']} epochs", fontsize=9)
+    summary = aggregate(results)
+    values = summary["values"]
+    fig = Figure(figsize=(6.4, 4.4))
+    ax = fig.subplots()
+    for i, (key, label) in enumerate((("knn", "kNN on h"), ("linear", "linear probe on h"))):
+        ax.errorbar(values, 100 * np.asarray(summary["mean"][key]), yerr=_spread(summary["std"][key], 100),
+                    label=label, **_style(i))
+    settings = summary["settings"]
+    ax.set_title(f"{settings['dataset']}, {settings['encoder']}, {settings['epochs']} epochs\n"
+                 f"{_seeds_note(summary['seeds'])}")
     ax.set_ylabel("test accuracy (%)")
-    if published:
-        for name, curve in published.items():
-            taus = sorted(curve)
-            axes[1].plot(taus, [curve[t] for t in taus], marker="o", label=name)
-        axes[1].set_title("published (other data and scale: compare the shape)", fontsize=9)
-        axes[1].set_ylabel("linear top-1 (%)")
-    _value_axis(axes[0], param, values)
-    if published:
-        _value_axis(axes[1], param, sorted({t for curve in published.values() for t in curve}))
-    for ax in axes:
-        ax.grid(alpha=0.3)
-        ax.legend(fontsize=7)
+    _value_axis(ax, summary["param"], values)
+    ax.grid(alpha=0.3)
+    ax.legend()
     fig.tight_layout()
     return fig
 
 
-def sweep_curves_figure(results: dict, keys: Sequence[str] = ("loss", "knn")) -> Figure:
-    """Per-epoch curves of a sweep, one panel per key, one line per swept value."""
-    param = results["param"]
-    runs = sorted(results["runs"], key=lambda r: r["value"])
-    fig = Figure(figsize=(4.2 * len(keys), 3.3))
+_CURVE_TITLES = {"knn": "kNN accuracy (test, %)", "loss": "training loss",
+                 "contrastive_acc_heldout": "contrastive accuracy\n(held-out batch, %)"}
+_PERCENT = ("knn", "contrastive_acc_heldout", "contrastive_acc")
+
+
+@_projector
+def sweep_curves_figure(results: dict | Sequence[dict], keys: Sequence[str] = ("loss", "knn")) -> Figure:
+    """Per-epoch curves of a sweep, one panel per key, one line per swept value: the mean over seeds, with a
+    band of ± one standard deviation (accuracies in %)."""
+    seeds = as_seeds(results)
+    param = seeds[0]["param"]
+    fig = Figure(figsize=(min(10.0, 3.3 * len(keys)), 4.4))
     axes = fig.subplots(1, len(keys), squeeze=False)[0]
     for ax, key in zip(axes, keys):
-        for run, color in zip(runs, _value_colors([r["value"] for r in runs])):
-            points = [(e["epoch"], e[key]) for e in run["epochs"] if key in e]
-            if points:
-                ax.plot(*zip(*points), marker="o", ms=2.5, color=color, label=f"{_param_label(param)} = {run['value']:g}")
+        factor = 100.0 if key in _PERCENT else 1.0
+        for i, curve in enumerate(epoch_curves(seeds, key)):
+            style = _style(i)
+            ax.plot(curve["epoch"], factor * np.asarray(curve["mean"]), ms=5, label=f"{_param_label(param)} = "
+                    f"{curve['value']:g}", **style)
+            _band(ax, curve["epoch"], curve["mean"], curve["std"], style["color"], factor)
         ax.set_xlabel("epoch")
-        titles = {"knn": "kNN accuracy (test)", "loss": "training loss",
-                  "contrastive_acc_heldout": "contrastive accuracy (held-out batch)"}
-        ax.set_title(titles.get(key, key), fontsize=9)
+        ax.set_title(_CURVE_TITLES.get(key, key))
         ax.grid(alpha=0.3)
-    axes[-1].legend(fontsize=7)
-    fig.tight_layout()
+    handles, labels = axes[0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="lower center", ncol=len(labels), title=_seeds_note(seeds), frameon=False)
+    fig.tight_layout(rect=(0, 0.14, 1, 1))
     return fig
 
 
-def alignment_uniformity_figure(results: dict) -> Figure:
+@_projector
+def alignment_uniformity_figure(results: dict | Sequence[dict]) -> Figure:
     """The alignment–uniformity plane (Wang & Isola 2020): one path per swept value, epoch 0 to the end.
 
-    Both are measured on z of a fixed held-out batch of two views; lower is better on both axes.
-    The start of each path is a hollow circle, the end a filled one labelled with the final kNN accuracy.
+    Both are measured on z of a fixed held-out batch of two views; lower is better on both axes. Each
+    path is the mean over seeds, epoch by epoch; it starts at a hollow marker and ends at a filled one
+    with error bars of ± one standard deviation over the seeds on both axes. The legend gives each
+    value's final kNN accuracy (mean over seeds).
     """
-    param = results["param"]
-    runs = sorted(results["runs"], key=lambda r: r["value"])
-    fig = Figure(figsize=(6.0, 4.4))
+    seeds = as_seeds(results)
+    param = seeds[0]["param"]
+    knn = aggregate(seeds)["mean"]["knn"]
+    fig = Figure(figsize=(7.0, 5.0))
     ax = fig.subplots()
-    for run, color in zip(runs, _value_colors([r["value"] for r in runs])):
-        points = [(e["uniformity"], e["alignment"]) for e in run["epochs"] if "uniformity" in e]
-        u, a = zip(*points)
-        ax.plot(u, a, "-", color=color, lw=1.2, label=f"{_param_label(param)} = {run['value']:g}")
-        ax.plot(u[0], a[0], "o", mfc="white", color=color, ms=5)
-        ax.plot(u[-1], a[-1], "o", color=color, ms=6)
-        ax.annotate(f"kNN {100 * run['final']['knn']:.0f}%", (u[-1], a[-1]), textcoords="offset points",
-                    xytext=(4, 4), fontsize=7, color=color)
-    ax.set_xlabel("uniformity  log E exp(−2‖z_i − z_j‖²)   (lower: more uniform)")
-    ax.set_ylabel("alignment  E‖z − z⁺‖²   (lower: closer)")
-    ax.set_title("alignment vs uniformity of z over training (○ start, ● end)", fontsize=9)
+    paths = zip(epoch_curves(seeds, "uniformity"), epoch_curves(seeds, "alignment"), knn)
+    for i, (u, a, accuracy) in enumerate(paths):
+        style = _style(i)
+        ax.plot(u["mean"], a["mean"], "-", color=style["color"], lw=1.5, zorder=1)
+        ax.plot(u["mean"][0], a["mean"][0], ls="", mfc="white", ms=10, mew=2, zorder=2, **style)
+        ax.errorbar(u["mean"][-1], a["mean"][-1], xerr=_spread(u["std"][-1:]), yerr=_spread(a["std"][-1:]),
+                    ms=10, zorder=3, label=f"{_param_label(param)} = {u['value']:g}: kNN {100 * accuracy:.0f}%",
+                    **style)
+    ax.set_xlabel("uniformity  log E exp(−2‖z_i − z_j‖²)\n(lower: more uniform)")
+    ax.set_ylabel("alignment  E‖z − z⁺‖²\n(lower: positives closer)")
+    ax.set_title(f"z over training (○ epoch 0, ● end); {_seeds_note(seeds)}")
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=7)
+    ax.legend(loc="upper left", bbox_to_anchor=(1.02, 1.0))
     fig.tight_layout()
     return fig
 
 
-def pretext_vs_quality_figure(results: dict, published: dict[float, tuple[float, float]] | None = None) -> Figure:
+@_projector
+def pretext_vs_quality_figure(results: dict | Sequence[dict]) -> Figure:
     """The pretext task's accuracy against representation quality, one point per swept value.
 
     x: held-out contrastive accuracy of z (is the partner the most similar of 2N − 1 views?);
-    y: kNN and linear-probe accuracy of h. ``published`` adds a panel of a paper's points,
-    value → (contrastive accuracy %, linear %), e.g. SimCLR's Table 5.
+    y: kNN and linear-probe accuracy of h; each point the mean over seeds with error bars of ± one
+    standard deviation on both axes.
     """
-    param = results["param"]
-    runs = sorted(results["runs"], key=lambda r: r["value"])
-    fig = Figure(figsize=(10.5 if published else 5.5, 3.8))
-    axes = fig.subplots(1, 2 if published else 1, squeeze=False)[0]
-    ax = axes[0]
-    x = [100 * r["final"]["contrastive_acc_heldout"] for r in runs]
-    for key, label, marker in (("knn", "kNN", "o"), ("linear", "linear probe", "s")):
-        y = [100 * r["final"][key] for r in runs]
-        ax.plot(x, y, marker=marker, ls=":", label=label)
+    summary = aggregate(results)
+    param, mean, std = summary["param"], summary["mean"], summary["std"]
+    fig = Figure(figsize=(7.0, 4.8))
+    ax = fig.subplots()
+    x = 100 * np.asarray(mean["contrastive_acc_heldout"])
+    xerr = _spread(std["contrastive_acc_heldout"], 100)
+    for i, (key, label) in enumerate((("knn", "kNN"), ("linear", "linear probe"))):
+        y = 100 * np.asarray(mean[key])
+        ax.errorbar(x, y, xerr=xerr, yerr=_spread(std[key], 100), ls=":", label=label, **_style(i))
         if key == "linear":
-            for xi, yi, r in zip(x, y, runs):
-                ax.annotate(f"{_param_label(param)}={r['value']:g}", (xi, yi), textcoords="offset points",
-                            xytext=(4, -10), fontsize=7)
+            for xi, yi, value in zip(x, y, summary["values"]):
+                ax.annotate(f"{_param_label(param)}={value:g}", (xi, yi), textcoords="offset points",
+                            xytext=(6, 6), fontsize=MIN_FONT)
     ax.set_xlabel("contrastive accuracy on a held-out batch (%)")
     ax.set_ylabel("test accuracy of h (%)")
-    ax.set_title("our sweep", fontsize=9)
-    if published:
-        taus = sorted(published)
-        px, py = zip(*(published[t] for t in taus))
-        axes[1].plot(px, py, marker="s", ls=":", color="tab:orange")
-        for t, xi, yi in zip(taus, px, py):
-            axes[1].annotate(f"τ={t:g}", (xi, yi), textcoords="offset points", xytext=(4, -10), fontsize=7)
-        axes[1].set_xlabel("contrastive accuracy (%)")
-        axes[1].set_ylabel("linear top-1 (%)")
-        axes[1].set_title("SimCLR Table 5 (ImageNet, ResNet-50)", fontsize=9)
-    for ax in axes:
-        ax.grid(alpha=0.3)
-    axes[0].legend(fontsize=7)
+    ax.set_title(_seeds_note(summary["seeds"]))
+    ax.grid(alpha=0.3)
+    ax.legend()
     fig.tight_layout()
     return fig
 
 
-def learned_temperature_figure(results: dict) -> Figure:
-    """τ over training when it is learned, one line per initial value.
+@_projector
+def learned_temperature_figure(results: dict | Sequence[dict]) -> Figure:
+    """τ over training when it is learned, one line per initial value: the mean over seeds with a band of ± one
+    standard deviation.
 
     Left: τ itself (log scale) with CLIP's clamp, τ ≥ 1/max logit scale; right: τ relative to
     where it started, so a small drift is visible too.
     """
-    runs = sorted(results["runs"], key=lambda r: r["value"])
-    floor = 1 / results["settings"]["max_logit_scale"]
-    fig = Figure(figsize=(10.5, 3.6))
+    seeds = as_seeds(results)
+    floor = 1 / seeds[0]["settings"]["max_logit_scale"]
+    fig = Figure(figsize=(10.0, 4.4))
     ax, rel = fig.subplots(1, 2)
-    for run, color in zip(runs, _value_colors([r["value"] for r in runs])):
-        epochs, taus = zip(*[(e["epoch"], e["temperature_end"]) for e in run["epochs"] if "temperature_end" in e])
-        ax.plot(epochs, taus, marker="o", ms=3, color=color, label=f"starts at τ = {run['value']:g}")
-        rel.plot(epochs, [t / taus[0] for t in taus], marker="o", ms=3, color=color)
-    ax.axhline(floor, color="grey", ls="--", lw=1, label=f"clamp: logit scale ≤ {1 / floor:g} (τ ≥ {floor:g})")
+    for i, curve in enumerate(epoch_curves(seeds, "temperature_end")):
+        style = _style(i)
+        start = curve["value"]
+        ax.plot(curve["epoch"], curve["mean"], ms=5, label=f"starts at τ = {start:g}", **style)
+        _band(ax, curve["epoch"], curve["mean"], curve["std"], style["color"])
+        relative = [m / start for m in curve["mean"]]
+        rel.plot(curve["epoch"], relative, ms=5, **style)
+        _band(rel, curve["epoch"], relative, [s / start for s in curve["std"]], style["color"])
+    ax.axhline(floor, color="grey", ls="--", lw=1.5, label=f"clamp: τ ≥ {floor:g}")
     ax.set_yscale("log")
     ax.set_ylabel("learned τ")
-    ax.set_title("a learned temperature drifts", fontsize=9)
-    ax.legend(fontsize=7)
-    rel.axhline(1, color="grey", lw=0.8)
+    ax.set_title(f"learned τ ({_seeds_note(seeds)})")
+    ax.legend()
+    rel.axhline(1, color="grey", lw=1)
     rel.set_ylabel("τ / τ at the start")
-    rel.set_title("relative to where it started", fontsize=9)
+    rel.set_title("relative to where it started")
     for a in (ax, rel):
         a.set_xlabel("epoch")
         a.grid(alpha=0.3, which="both")
