@@ -16,6 +16,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from clkit.evaluate.features import features
+from clkit.evaluate.neighbours import nearest_neighbours
 
 
 def _check_features(train_z: Tensor, train_y: Tensor, test_z: Tensor, test_y: Tensor) -> None:
@@ -88,14 +89,8 @@ def neighbour_agreement(
     _check_features(train_z, train_y, test_z, test_y)
     if not 1 <= k <= len(train_z):
         raise ValueError(f"k must be between 1 and the bank size {len(train_z)}, got {k}")
-    bank = F.normalize(train_z.float(), dim=1)
-    bank_y = train_y.long().to(bank.device)
-    same = 0.0
-    for start in range(0, len(test_z), chunk_size):
-        q = F.normalize(test_z[start : start + chunk_size].float().to(bank.device), dim=1)
-        idx = (q @ bank.T).topk(k, dim=1).indices  # (m, k)
-        same += (bank_y[idx] == test_y[start : start + chunk_size].long().to(bank.device)[:, None]).float().sum().item()
-    return same / (len(test_z) * k)
+    found = nearest_neighbours(test_z, train_z, k=k, chunk_size=chunk_size).indices  # (M, k) exact cosine search
+    return (train_y.long().cpu()[found] == test_y.long().cpu()[:, None]).float().mean().item()
 
 
 def linear_probe(
