@@ -50,6 +50,7 @@ class Recipe:
     SimCLR's CIFAR-10 runs leave it out too).
         temperature: τ of the contrastive loss (the initial τ when it is learned).
         learn_temperature: learn τ as CLIP does, a logit scale 1/τ clamped at ``max_logit_scale``.
+        temperature_lr_scale: the learned τ's learning rate as a multiple of ``lr``.
         projection_dim, head_layers: width of z and number of linear layers in the head.
         epochs, batch_size, lr, optimizer, weight_decay, warmup_epochs: as in :func:`clkit.train.fit`.
     """
@@ -65,6 +66,7 @@ class Recipe:
     temperature: float = 0.2
     learn_temperature: bool = False
     max_logit_scale: float = 100.0
+    temperature_lr_scale: float = 1.0
     projection_dim: int = 128
     head_layers: int = 2
     epochs: int = 20
@@ -139,7 +141,7 @@ def build(r: Recipe, shape: tuple[int, int, int], num_classes: int) -> methods.M
     elif r.method == "simclr":
         method = methods.SimCLR(backbone, views, projection_dim=r.projection_dim, head_layers=r.head_layers,
                                 temperature=r.temperature, learn_temperature=r.learn_temperature,
-                                max_logit_scale=r.max_logit_scale)
+                                max_logit_scale=r.max_logit_scale, temperature_lr_scale=r.temperature_lr_scale)
     else:
         method = methods.METHODS[r.method](backbone, views, projection_dim=r.projection_dim,
                                            head_layers=r.head_layers)

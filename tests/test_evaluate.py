@@ -60,6 +60,42 @@ def test_linear_probe_matches_scikit_learns_logistic_regression(C):
     assert evaluate.linear_probe(xtr, ytr, xte, yte, C=C) == pytest.approx(expected, abs=0.01)
 
 
+def test_validation_split_is_stratified_disjoint_and_complete():
+    y = torch.tensor([0] * 10 + [1] * 5 + [2] * 2)
+    fit, val = evaluate.validation_split(y, fraction=0.2, seed=1)
+    assert sorted(torch.cat([fit, val]).tolist()) == list(range(len(y)))
+    assert torch.bincount(y[val]).tolist() == [2, 1, 1]  # round(0.2 n_c), at least one, never the whole class
+    with pytest.raises(ValueError, match="at least 2 per class"):
+        evaluate.validation_split(torch.tensor([0, 0, 1]))
+    with pytest.raises(ValueError, match="in \\(0, 1\\)"):
+        evaluate.validation_split(y, fraction=1.0)
+
+
+def test_choose_C_scores_each_strength_as_scikit_learn_does_on_the_same_split():
+    x, y = clustered(500, d=30, classes=4, noise=4.0, seed=7)
+    grid = (1e-3, 1e-1, 10.0)
+    best, scores = evaluate.choose_C(x, y, grid=grid, seed=2)
+    fit, val = evaluate.validation_split(y, seed=2)
+    mean, std = x[fit].mean(0), x[fit].std(0)
+    for C in grid:
+        reference = LogisticRegression(C=C, max_iter=5000, tol=1e-8).fit(((x[fit] - mean) / std).numpy(), y[fit].numpy())
+        assert scores[C] == pytest.approx(reference.score(((x[val] - mean) / std).numpy(), y[val].numpy()), abs=0.02)
+    assert scores[best] == max(scores.values()) and best == min(c for c in grid if scores[c] == scores[best])
+
+
+def test_the_tuned_probe_refits_on_all_training_features_with_the_chosen_C():
+    x, y = clustered(600, d=20, classes=5, noise=3.0, seed=3)
+    xtr, ytr, xte, yte = x[:400], y[:400], x[400:], y[400:]
+    best, _ = evaluate.choose_C(xtr, ytr)
+    assert evaluate.linear_probe(xtr, ytr, xte, yte) == evaluate.linear_probe(xtr, ytr, xte, yte, C=best)
+    # One labelled example of a class leaves nothing to validate on: C = 1.
+    one_each = torch.tensor([int(torch.nonzero(ytr == c)[0]) for c in range(5)])
+    assert evaluate.linear_probe(xtr[one_each], ytr[one_each], xte, yte) == evaluate.linear_probe(
+        xtr[one_each], ytr[one_each], xte, yte, C=1.0)
+    with pytest.raises(ValueError, match="'auto'"):
+        evaluate.linear_probe(xtr, ytr, xte, yte, C=-1.0)
+
+
 def test_few_shot_matches_a_nearest_centroid_loop():
     x, y = clustered(300, classes=3, noise=2.5, seed=5)
     xtr, ytr, xte, yte = x[:200], y[:200], x[200:], y[200:]

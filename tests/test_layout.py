@@ -9,8 +9,9 @@ PACKAGE = Path(clkit.__file__).resolve().parent
 
 # The data flow, in order. A stage may import any stage at or before its own position.
 STAGES = ["scale", "data", "augment", "models", "losses", "methods", "evaluate", "train", "recipes", "sweep", "cli"]
-# Drawing sits beside the flow: it may import any stage, and no stage of the flow imports it.
-DRAWING = ["viz", "widgets"]
+# Drawing (and the lessons' self-checks) sit beside the flow: they may import any stage, and no stage of the
+# flow imports them.
+DRAWING = ["viz", "widgets", "exercises"]
 
 
 def stage_of(path: Path) -> str:

@@ -90,3 +90,29 @@ def test_a_method_says_which_field_it_reads():
     method = simclr()
     with pytest.raises(ValueError, match="reads images"):
         method.input_of(methods.Batch(tokens=torch.zeros(2, 3, dtype=torch.long)))
+
+
+def test_the_learned_temperature_gets_its_own_learning_rate_and_moves_further_with_it(small_shapes):
+    from clkit import train
+
+    ends = {}
+    for factor in (1.0, 50.0):
+        torch.manual_seed(0)
+        method = simclr(temperature=0.5, learn_temperature=True, temperature_lr_scale=factor)
+        opt = train.loop._make_optimizer(method, "adamw", 1e-3, 1e-4)
+        (group,) = [g for g in opt.param_groups if any(p is method.log_logit_scale for p in g["params"])]
+        assert group["lr"] == pytest.approx(1e-3 * factor) and group["weight_decay"] == 0.0
+        train.fit(method, small_shapes, epochs=1, batch_size=32, lr=1e-3, warmup_epochs=0, progress=False)
+        ends[factor] = abs(math.log(method.temperature.item() / 0.5))
+    assert ends[50.0] > 5 * ends[1.0]
+    with pytest.raises(ValueError, match="temperature_lr_scale"):
+        simclr(learn_temperature=True, temperature_lr_scale=0.0)
+
+
+def test_lr_scales_must_name_trainable_parameters():
+    from clkit import train
+
+    method = simclr()
+    method.lr_scales = {"no_such_weight": 2.0}
+    with pytest.raises(ValueError, match="not trainable parameters"):
+        train.loop._make_optimizer(method, "adamw", 1e-3, 0.0)

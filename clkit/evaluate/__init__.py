@@ -32,6 +32,8 @@ from clkit.evaluate.neighbours import (
     within_class_pairs,
 )
 from clkit.evaluate.probes import (
+    C_GRID,
+    choose_C,
     few_shot,
     format_table,
     knn_accuracy,
@@ -39,10 +41,11 @@ from clkit.evaluate.probes import (
     linear_probe,
     neighbour_agreement,
     report,
+    validation_split,
 )
 
 __all__ = [
-    "Neighbours", "Pairs", "SPACES", "alignment", "calibrate_batchnorm", "collapse_metrics", "contrastive_accuracy",
+    "C_GRID", "choose_C", "validation_split", "Neighbours", "Pairs", "SPACES", "alignment", "calibrate_batchnorm", "collapse_metrics", "contrastive_accuracy",
     "covariance_spectrum", "cross_class_pairs", "effective_rank", "embed", "extreme_pairs", "features", "few_shot",
     "format_table", "geometry_report", "knn_accuracy", "knn_monitor", "linear_probe", "model_device",
     "nearest_neighbours", "neighbour_agreement", "per_dimension_std", "project", "raw_pixels", "report", "singular_values", "uniformity",

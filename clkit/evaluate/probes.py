@@ -1,7 +1,8 @@
 """Probes: how well a cheap classifier reads the classes off frozen features.
 
 - :func:`knn_accuracy`: the weighted kNN monitor of InstDisc and MoCo (cosine, τ = 0.1);
-- :func:`linear_probe`: multinomial logistic regression on standardised features;
+- :func:`linear_probe`: multinomial logistic regression on standardised features, its strength chosen on a
+  validation split (:func:`choose_C`, :func:`validation_split`);
 - :func:`few_shot`: nearest class mean from a handful of labelled examples per class;
 - :func:`knn_monitor`: the kNN probe as a measure for ``fit(measures=[...])``.
 """
@@ -93,35 +94,44 @@ def neighbour_agreement(
     return (train_y.long().cpu()[found] == test_y.long().cpu()[:, None]).float().mean().item()
 
 
-def linear_probe(
-    train_z: Tensor,
-    train_y: Tensor,
-    test_z: Tensor,
-    test_y: Tensor,
-    C: float = 1.0,
-    max_iter: int = 500,
-) -> float:
-    r"""Accuracy of multinomial logistic regression trained on frozen features.
+#: The inverse L2 strengths a tuned linear probe chooses among (scikit-learn's ``C``), weakest last.
+C_GRID = (1e-3, 1e-2, 1e-1, 1.0, 10.0, 100.0)
 
-    Features are standardised with the training mean and std, then W, b minimise
-    (the objective of scikit-learn's ``LogisticRegression(C=C)``, solved with L-BFGS)::
 
-        ½‖W‖² + C Σ_i CE(W h_i + b, y_i)
+def validation_split(labels: Tensor, fraction: float = 0.2, seed: int = 0) -> tuple[Tensor, Tensor]:
+    """A stratified split of a labelled set into the part a probe is fitted on and the part that tunes it.
 
-    Args:
-        train_z: (N, D), train_y: (N,), test_z: (M, D), test_y: (M,).
-        C: inverse L2 strength; smaller is stronger regularisation.
+    Each class gives ``max(1, round(fraction · n_c))`` of its ``n_c`` members, drawn with ``seed``, to
+    validation and keeps the rest (at least one) for fitting.
+
     Returns:
-        test accuracy in [0, 1].
+        ``(fit_index, val_index)``, two sorted int64 index tensors that partition ``range(len(labels))``.
+    Raises:
+        ValueError: a class has fewer than 2 members (nothing left to validate on), or ``fraction`` is not in (0, 1).
     """
-    _check_features(train_z, train_y, test_z, test_y)
-    if C <= 0:
-        raise ValueError(f"C is the inverse regularisation strength and must be > 0, got {C}")
-    x = train_z.double().cpu()
-    mean, std = x.mean(0), x.std(0).clamp_min(1e-8)
+    if not 0 < fraction < 1:
+        raise ValueError(f"fraction is the share held out for validation and must be in (0, 1), got {fraction}")
+    labels = labels.long().cpu()
+    generator = torch.Generator().manual_seed(seed)
+    fit, val = [], []
+    for c in labels.unique():
+        members = torch.nonzero(labels == c).flatten()
+        if len(members) < 2:
+            raise ValueError(f"class {int(c)} has {len(members)} labelled example(s): a validation split needs "
+                             "at least 2 per class (one to fit, one to validate)")
+        members = members[torch.randperm(len(members), generator=generator)]
+        n_val = min(len(members) - 1, max(1, round(fraction * len(members))))
+        val.append(members[:n_val])
+        fit.append(members[n_val:])
+    return torch.cat(fit).sort().values, torch.cat(val).sort().values
+
+
+def _fit_logistic(x: Tensor, y: Tensor, num_classes: int, C: float, max_iter: int):
+    """Standardise x with its own mean and std, then minimise ½‖W‖² + C Σ CE(W x + b, y) with L-BFGS."""
+    x = x.double().cpu()
+    mean, std = x.mean(0), x.std(0).nan_to_num(0.0).clamp_min(1e-8)  # std of one row is NaN: no scaling
     x = (x - mean) / std
-    y = train_y.long().cpu()
-    num_classes = int(max(train_y.max(), test_y.max())) + 1
+    y = y.long().cpu()
     weight = torch.zeros(x.shape[1], num_classes, dtype=torch.float64, requires_grad=True)
     bias = torch.zeros(num_classes, dtype=torch.float64, requires_grad=True)
     optimizer = torch.optim.LBFGS(
@@ -137,9 +147,74 @@ def linear_probe(
 
     with torch.enable_grad():
         optimizer.step(objective)
-    with torch.no_grad():
-        logits = ((test_z.double().cpu() - mean) / std) @ weight + bias
-        return (logits.argmax(1) == test_y.long().cpu()).double().mean().item()
+
+    def accuracy(z: Tensor, labels: Tensor) -> float:
+        with torch.no_grad():
+            logits = ((z.double().cpu() - mean) / std) @ weight + bias
+            return (logits.argmax(1) == labels.long().cpu()).double().mean().item()
+
+    return accuracy
+
+
+def choose_C(
+    train_z: Tensor, train_y: Tensor, grid: tuple[float, ...] = C_GRID, fraction: float = 0.2, seed: int = 0,
+    max_iter: int = 500,
+) -> tuple[float, dict[float, float]]:
+    """The probe's regularisation, chosen on a validation split of the training features.
+
+    Fits one probe per ``C`` of ``grid`` on the fitting part of :func:`validation_split` and scores it
+    on the validation part; the test set is never seen.
+
+    Returns:
+        ``(best_C, {C: validation accuracy})``; ties go to the smaller C (the stronger regularisation).
+    """
+    if not grid or any(c <= 0 for c in grid):
+        raise ValueError(f"grid must hold positive C values, got {grid}")
+    fit, val = validation_split(train_y, fraction, seed)
+    num_classes = int(train_y.max()) + 1
+    scores = {c: _fit_logistic(train_z[fit], train_y[fit], num_classes, c, max_iter)(train_z[val], train_y[val])
+              for c in sorted(grid)}
+    best = max(scores.values())
+    return next(c for c in sorted(grid) if scores[c] == best), scores
+
+
+def linear_probe(
+    train_z: Tensor,
+    train_y: Tensor,
+    test_z: Tensor,
+    test_y: Tensor,
+    C: float | str = "auto",
+    max_iter: int = 500,
+    grid: tuple[float, ...] = C_GRID,
+    seed: int = 0,
+) -> float:
+    r"""Accuracy of multinomial logistic regression trained on frozen, standardised features.
+
+    Features are standardised with the training mean and std, then W, b minimise
+    (the objective of scikit-learn's ``LogisticRegression(C=C)``, solved with L-BFGS)::
+
+        ½‖W‖² + C Σ_i CE(W h_i + b, y_i)
+
+    With ``C="auto"`` (the kit's one protocol) the strength is chosen by :func:`choose_C` on a
+    stratified 20% validation split of the training features, then the probe is refitted on all of
+    them; when a class has a single labelled example there is nothing to validate on, and C = 1.
+
+    Args:
+        train_z: (N, D), train_y: (N,), test_z: (M, D), test_y: (M,).
+        C: inverse L2 strength (smaller is stronger regularisation), or ``"auto"``.
+        grid, seed: the values ``"auto"`` chooses among and the seed of its validation split.
+    Returns:
+        test accuracy in [0, 1].
+    """
+    _check_features(train_z, train_y, test_z, test_y)
+    if C == "auto":
+        counts = torch.bincount(train_y.long().cpu())
+        smallest = int(counts[counts > 0].min())
+        C = choose_C(train_z, train_y, grid, seed=seed, max_iter=max_iter)[0] if smallest >= 2 else 1.0
+    if isinstance(C, str) or C <= 0:
+        raise ValueError(f"C is the inverse regularisation strength and must be > 0 or 'auto', got {C!r}")
+    num_classes = int(max(train_y.max(), test_y.max())) + 1
+    return _fit_logistic(train_z, train_y, num_classes, float(C), max_iter)(test_z, test_y)
 
 
 @torch.no_grad()

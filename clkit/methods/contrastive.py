@@ -29,6 +29,10 @@ class SimCLR(JointEmbedding):
         temperature: τ > 0.
         learn_temperature: learn τ as CLIP does, through a logit scale s = 1/τ initialised at
             1/``temperature`` and clamped at ``max_logit_scale`` (CLIP: 100).
+        temperature_lr_scale: the learned log scale's learning rate as a multiple of the others'
+            (``fit`` reads it from ``lr_scales``). With Adam a parameter moves about lr per step
+            whatever its gradient, so at lr 2e-3 log τ can move by a few tenths in a short run;
+            a larger factor lets τ travel to where its gradient vanishes.
         head: the head's settings, as for :class:`~clkit.methods.JointEmbedding` (``projection_dim``,
             ``hidden_dim``, ``head_layers``, ...).
     """
@@ -40,14 +44,20 @@ class SimCLR(JointEmbedding):
         temperature: float = 0.5,
         learn_temperature: bool = False,
         max_logit_scale: float = 100.0,
+        temperature_lr_scale: float = 1.0,
         **head: Any,
     ):
         super().__init__(backbone, augment, **head)
         check_temperature(temperature)  # τ is validated here, once, so the loss never has to
         self.max_logit_scale = max_logit_scale
         log_scale = torch.tensor(math.log(1.0 / temperature))
+        if not temperature_lr_scale > 0:
+            raise ValueError(f"temperature_lr_scale multiplies the learning rate and must be > 0, "
+                             f"got {temperature_lr_scale}")
         if learn_temperature:
             self.log_logit_scale = nn.Parameter(log_scale)
+            if temperature_lr_scale != 1.0:
+                self.lr_scales = {"log_logit_scale": temperature_lr_scale}
         else:
             self.register_buffer("log_logit_scale", log_scale)
 

@@ -38,6 +38,9 @@ and the rest work without naming a module:
 - :mod:`~clkit.sweep.seeds`: several seeds of one sweep: :func:`aggregate` (per-value mean and standard
   deviation), :func:`epoch_curves` (the same per epoch), :func:`format_summary`, :func:`format_mean_std`,
   :func:`ranking`, :func:`bars_overlap`;
+- :mod:`~clkit.sweep.lessons`: the stored sweeps the lessons show, defined once (``lessons.runs(stem)``);
+- :mod:`~clkit.sweep.labels`: label efficiency, a linear probe on SimCLR features against the same network trained
+  from scratch on the same few labels;
 - :mod:`~clkit.sweep.prose`: the results in words (:func:`describe`, over one seed or several).
 
 To replace a function a sweep calls (a test stubbing the data or the training), patch it in the module
@@ -47,6 +50,7 @@ re-exported here changes nothing a sweep runs.
 
 from __future__ import annotations
 
+from clkit.sweep import labels, lessons
 from clkit.sweep.prose import describe
 from clkit.sweep.run import build_method, environment, geometry, heldout_measure, stored_or_run, sweep
 from clkit.sweep.seeds import (
@@ -63,6 +67,8 @@ from clkit.sweep.settings import SWEEPABLE, SweepSettings, datasets, preset, rec
 from clkit.sweep.store import FINAL_KEYS, FORMAT, format_table, load, results_dir, save, table
 
 __all__ = [
+    "labels",
+    "lessons",
     "FINAL_KEYS",
     "FORMAT",
     "SWEEPABLE",

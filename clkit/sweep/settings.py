@@ -38,9 +38,13 @@ class SweepSettings:
         n_test: test images (kNN queries and probe test set); 0 for the whole split.
         epochs, batch_size, lr, optimizer, weight_decay, warmup_epochs: as in :func:`clkit.train.fit`.
         crop_min: the smallest random crop, as a fraction of the image (SimCLR: 0.08; the recipe's
-            value for ``shapes``, where a small crop often shows only background).
+            value for ``shapes``, where a small crop often shows only background); 1 keeps the whole
+            image (the views then differ by the flip and the colour distortion only).
+        jitter_strength, grayscale_p, blur_p: the colour distortion's strength and the probabilities of
+            grayscale and blur (0 and 0 switch colour off), as in :class:`clkit.recipes.Recipe`.
         temperature: τ of NT-Xent (the initial τ when it is learned).
         learn_temperature: learn τ as CLIP does, a logit scale 1/τ clamped at ``max_logit_scale``.
+        temperature_lr_scale: the learned τ's learning rate as a multiple of ``lr``.
         projection_dim: width of z.
         knn_k: neighbours of the kNN monitor.
         monitor_every: epochs between measurements (the last epoch is always measured).
@@ -63,9 +67,13 @@ class SweepSettings:
     weight_decay: float = _RECIPE.weight_decay
     warmup_epochs: float = _RECIPE.warmup_epochs
     crop_min: float = _RECIPE.crop_min
+    jitter_strength: float = _RECIPE.jitter_strength
+    grayscale_p: float = _RECIPE.grayscale_p
+    blur_p: float = _RECIPE.blur_p
     temperature: float = _RECIPE.temperature
     learn_temperature: bool = _RECIPE.learn_temperature
     max_logit_scale: float = _RECIPE.max_logit_scale
+    temperature_lr_scale: float = _RECIPE.temperature_lr_scale
     projection_dim: int = _RECIPE.projection_dim
     knn_k: int = 20
     monitor_every: int = 1
@@ -75,7 +83,7 @@ class SweepSettings:
 
 _FIELDS = tuple(f.name for f in dataclasses.fields(SweepSettings))
 # The settings a sweep shares with a recipe, but the dataset (which picks the recipe's dataset layer); the
-# recipe's others (the views' colour distortion, the head's depth) come from the recipe itself.
+# recipe's others (the head's depth) come from the recipe itself.
 _RECIPE_FIELDS = tuple(name for name in _FIELDS
                        if name != "dataset" and name in {f.name for f in dataclasses.fields(recipes.Recipe)})
 
@@ -114,13 +122,15 @@ def settings_from(**overrides: Any) -> SweepSettings:
     if unknown:
         valid = ", ".join(sorted(_FIELDS))
         raise ValueError(f"unknown setting(s) {', '.join(unknown)}; valid settings are {valid}")
-    return SweepSettings(**overrides)
+    # A dataset with a layer of its own in the recipes (CIFAR-10) starts from that layer's values, as its recipe does.
+    dataset = overrides.get("dataset", SweepSettings.dataset)
+    layer = {k: v for k, v in recipes.DATASETS.get(dataset, {}).items() if k in _FIELDS}
+    return SweepSettings(**{**layer, **overrides})
 
 
 def recipe_for(s: SweepSettings) -> recipes.Recipe:
     """The recipe a sweep with settings ``s`` trains: the kit's SimCLR recipe for ``s.dataset`` with the
-    settings ``s`` has (the views' colour distortion and the head's depth, which ``s`` lacks, stay the
-    recipe's)."""
+    settings ``s`` has (the head's depth, which ``s`` lacks, stays the recipe's)."""
     shared = {name: getattr(s, name) for name in _RECIPE_FIELDS}
     return recipes.recipe("simclr", s.dataset, _RECIPE_SCALE, **shared)
 

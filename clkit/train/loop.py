@@ -193,10 +193,17 @@ def _check_settings(data, epochs: int, global_batch: int, optimizer: str, lr: fl
 
 
 def _make_optimizer(method: nn.Module, name: str, lr: float, weight_decay: float) -> torch.optim.Optimizer:
-    # Biases, norm layers and a learned logit scale are not decayed.
-    decay = [p for p in method.parameters() if p.requires_grad and p.ndim > 1]
-    no_decay = [p for p in method.parameters() if p.requires_grad and p.ndim <= 1]
+    # Biases, norm layers and a learned logit scale are not decayed. A method may give some parameters their
+    # own learning rate, as a multiple of ``lr``, in ``method.lr_scales`` (name -> factor): CLIP-style learned τ.
+    scales = getattr(method, "lr_scales", {})
+    named = [(n, p) for n, p in method.named_parameters() if p.requires_grad]
+    unknown = sorted(set(scales) - {n for n, _ in named})
+    if unknown:
+        raise ValueError(f"lr_scales names {', '.join(unknown)}, which are not trainable parameters of the method")
+    decay = [p for n, p in named if n not in scales and p.ndim > 1]
+    no_decay = [p for n, p in named if n not in scales and p.ndim <= 1]
     groups = [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+    groups += [{"params": [p], "weight_decay": 0.0, "lr": lr * scales[n]} for n, p in named if n in scales]
     if name == "sgd":
         return torch.optim.SGD(groups, lr=lr, momentum=0.9, nesterov=True)
     return torch.optim.AdamW(groups, lr=lr)
