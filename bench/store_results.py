@@ -26,7 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from clkit import scale, sweep  # noqa: E402
 from clkit.sweep import labels, lessons  # noqa: E402
 
-GROUPS = {"augment": ["augment_colour_off", "augment_colour_on"], "batch": ["batch_size"],
+GROUPS = {"augment": ["augment_colour_off", "augment_colour_on"], "batch": ["batch_size", "batch_size_fixed_steps"],
           "labels": ["label_efficiency"], "learned": ["temperature_learned_own_lr", "temperature_learned"],
           "temperature": ["temperature_sweep"]}
 

@@ -4,15 +4,19 @@
 
 builds the method from its recipe (:mod:`clkit.recipes`; any option given overrides the
 recipe's setting), trains it with :func:`clkit.train.fit` (progress bar, a checkpoint and
-``history.json`` in ``--out``, resumed when the folder already holds a run), then prints
-the kNN accuracy of the trained encoder beside two baselines: raw pixels and the same
-encoder at random init.
+``history.json`` in ``--out``, resumed when the folder already holds a run, started over with
+``--restart``), then prints the kNN accuracy of the trained encoder beside two baselines: raw
+pixels and the same encoder at random init.
 
     clkit sweep --param temperature --values 0.05,0.1,0.2,0.5,1.0 --out runs/temperature.json
 
 trains one SimCLR model per value with :func:`clkit.sweep.sweep`, everything else fixed (the
 sizes of ``--scale``, default ``$CLKIT_SCALE``, overridden by any option given), writes the
 results as JSON and CSV after every value, and prints the table.
+
+Bad input ends in one ``clkit: error: …`` line that says what was wrong and what to do, with exit
+status 2 (1 when training itself failed, 130 when interrupted), never a traceback; warnings
+print as ``clkit: warning: …``.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ import dataclasses
 import json
 import shlex
 import sys
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -58,11 +63,17 @@ def knn_summary(
     }
 
 
+#: How a run of ``clkit train`` is resumed and restarted, for the messages of :func:`clkit.train.fit`.
+ADVICE = train.Advice(resume="run the same command again to resume", restart="pass --restart")
+
+
 def _train(args: argparse.Namespace) -> int:
+    device = train.resolve_device(args.device)  # bad input is refused before any data is loaded
     given = {k: v for k, v in vars(args).items() if k in RECIPE_OPTIONS and v is not None}
     if args.limit:
         given["n_train"] = args.limit
     r = recipes.recipe(args.method, args.dataset, args.scale, **given)
+    train.writable_folder(args.out)
     train_set = data.load(r.dataset, "train", root=args.root, download=args.download)
     test_set = data.load(r.dataset, "test", root=args.root, download=args.download)
     if r.n_train and r.n_train < len(train_set):
@@ -73,12 +84,11 @@ def _train(args: argparse.Namespace) -> int:
     train.seed_everything(args.seed + 1)
     random_init = recipes.build(r, train_set.shape, len(train_set.classes))
     history = train.fit(
-        method, train_set, **r.fit_settings(), device=args.device, seed=args.seed, monitor=(train_set, test_set),
-        monitor_every=args.monitor_every, knn_k=args.knn_k, out=args.out,
+        method, train_set, **r.fit_settings(), device=device, seed=args.seed, monitor=(train_set, test_set),
+        monitor_every=args.monitor_every, knn_k=args.knn_k, out=args.out, resume=not args.restart, advice=ADVICE,
     )
     if history.interrupted:
         return 130
-    device = train.resolve_device(args.device)
     summary = knn_summary(method, random_init.to(device), train_set, test_set, k=args.knn_k, device=device)
     summary["images_per_s"] = sum(history["images_per_s"]) / max(1, len(history["images_per_s"]))
     Path(args.out, "summary.json").write_text(json.dumps(summary, indent=1))
@@ -151,11 +161,13 @@ def parser() -> argparse.ArgumentParser:
     t.add_argument("--limit", type=int, default=0, help="train on a class-balanced subset of this many images")
     t.add_argument("--monitor-every", type=int, default=1)
     t.add_argument("--knn-k", type=int, default=20)
-    t.add_argument("--device", default="auto")
+    t.add_argument("--device", default="auto", help="auto (a GPU if there is one), cpu, cuda, cuda:N or mps")
     t.add_argument("--seed", type=int, default=0)
     t.add_argument("--root", default=None, help="where real datasets live (default: the kit's data/ folder or $CLKIT_DATA)")
     t.add_argument("--download", action="store_true", help="download a real dataset if it is missing")
     t.add_argument("--out", required=True, help="folder for checkpoint.pt, history.json and summary.json")
+    t.add_argument("--restart", action="store_true",
+                   help="start over in --out, ignoring (and then replacing) a run already there")
     t.set_defaults(run=_train)
 
     s = commands.add_parser("sweep", help="train one model per value of a setting and record what each learned")
@@ -181,7 +193,7 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--monitor-every", type=int)
     s.add_argument("--heldout-images", type=int)
     s.add_argument("--seed", type=int)
-    s.add_argument("--device", default="auto")
+    s.add_argument("--device", default="auto", help="auto (a GPU if there is one), cpu, cuda, cuda:N or mps")
     s.add_argument("--checkpoints", default=None, help="folder for each value's checkpoint (resume mid-run)")
     s.add_argument("--restart", action="store_true", help="start over instead of skipping values already in --out")
     s.add_argument("--out", required=True, help="JSON file for the results (a CSV table is written beside it)")
@@ -193,11 +205,26 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     args = parser().parse_args(argv)
     args.argv = argv
-    try:
-        return args.run(args)
-    except (ValueError, FileNotFoundError) as error:
-        print(f"clkit: error: {error}", file=sys.stderr)
-        return 2
+    with warnings.catch_warnings():
+        warnings.showwarning = _show_warning
+        try:
+            return args.run(args)
+        except (ValueError, FileNotFoundError) as error:
+            return _fail(error, 2)
+        except FloatingPointError as error:  # the run's loss turned NaN or infinite
+            return _fail(error, 1)
+        except KeyboardInterrupt:  # outside training (fit handles its own, and says how to resume)
+            return _fail("interrupted", 130)
+
+
+def _fail(error: Exception | str, status: int) -> int:
+    print(f"clkit: error: {error}", file=sys.stderr)
+    return status
+
+
+def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    """Warnings as one ``clkit: warning: …`` line, without the source location a Python user would want."""
+    print(f"clkit: warning: {message}", file=sys.stderr if file is None else file)
 
 
 if __name__ == "__main__":

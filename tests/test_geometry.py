@@ -312,7 +312,7 @@ def test_neighbour_gallery_shows_queries_neighbours_and_similarities():
     assert titles[0] == ["a", "b", "c"][int(y[0])]
     assert titles[1:5] == [f"{s:.2f}" for s in result.similarities[0].tolist()]
     neighbour = int(result.indices[1, 2])
-    expected = "tab:green" if y[neighbour] == y[1] else "tab:red"
+    expected = viz.style.SAME_CLASS if y[neighbour] == y[1] else viz.style.OTHER_CLASS
     from matplotlib.colors import to_rgba
 
     assert fig.axes[5 + 3].spines["left"].get_edgecolor() == to_rgba(expected)

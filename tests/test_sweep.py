@@ -257,3 +257,12 @@ def test_stored_or_run_keeps_one_file_per_seed(monkeypatch, tmp_path):
     assert first["settings"]["seed"] == 1 and sweep.load(tmp_path / "t_seed1_laptop.json")["settings"]["seed"] == 1
     monkeypatch.setattr(sweep.run, "sweep", lambda *a, **k: pytest.fail("stored results were not reused"))
     assert sweep.stored_or_run("t_seed1", "temperature", [0.5], seed=1, **TINY) == first
+
+
+def test_a_fixed_number_of_steps_sets_the_epochs_per_batch_size():
+    from clkit.sweep.run import epochs_of
+
+    assert epochs_of(sweep.settings_from(epochs=8), 5000) == 8
+    for batch, epochs in [(32, 1), (256, 8), (512, 17)]:
+        s = sweep.settings_from(steps=152, batch_size=batch)
+        assert epochs_of(s, 5000) == epochs and epochs * (5000 // batch) >= 152

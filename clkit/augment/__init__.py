@@ -20,7 +20,9 @@ Modules:
 - :mod:`clkit.augment.view_lists`: :func:`views` (one view per recipe), :func:`two_views`, and
   the recipe lists of the method zoo (:func:`byol`, :func:`multi_crop`).
 
-Input is ``uint8`` in 0..255 or float in 0..1, with 3 (RGB) or 1 (grayscale) channels.
+Input is ``uint8`` in 0..255 or float in 0..1, with 3 (RGB) or 1 (grayscale) channels;
+float images on the CPU with values outside [0, 1] (e.g. 0..255 as floats) are refused with
+how to convert them (:func:`~clkit.augment.ops.unit_float`).
 A grayscale image stays one channel: saturation, hue and random grayscale leave it
 unchanged (they are identities on gray pixels, as in torchvision), while crop, flip,
 brightness, contrast, blur and solarize act as usual. Output is ``float32`` in [0, 1],

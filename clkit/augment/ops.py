@@ -1,7 +1,7 @@
 """Batched image ops with one parameter per image, each as torchvision defines it on floats.
 
-Every function takes a batch ``(N, C, H, W)`` of float images in [0, 1] and per-image
-parameters as ``(N,)`` tensors, and does the whole batch at once: no Python loop runs over
+Every function takes a batch ``(N, C, H, W)`` of float images in [0, 1] (:func:`unit_float`
+makes them, and refuses floats outside that range) and per-image parameters as ``(N,)`` tensors, and does the whole batch at once: no Python loop runs over
 images. The tests check each against ``torchvision.transforms.v2.functional`` applied
 image by image with the same parameters.
 
@@ -23,6 +23,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from clkit.data import to_float
+
 __all__ = [
     "GRAY_WEIGHTS",
     "JITTER_OPS",
@@ -39,6 +41,7 @@ __all__ = [
     "sample_crop_boxes",
     "solarize",
     "to_grayscale",
+    "unit_float",
 ]
 
 #: Luma weights of ITU-R 601-2, as in torchvision's ``rgb_to_grayscale``.
@@ -48,6 +51,28 @@ GRAY_WEIGHTS = (0.2989, 0.587, 0.114)
 JITTER_OPS = ("brightness", "contrast", "saturation", "hue")
 
 _CROP_ATTEMPTS = 10  # as in torchvision's RandomResizedCrop.get_params
+
+
+# --------------------------------------------------------------------------- input
+
+
+def unit_float(images: Tensor) -> Tensor:
+    """Images as floats in [0, 1], what every op here expects: uint8 divided by 255, floats as they are.
+
+    Floats outside [0, 1] are refused: images in 0..255 stored as floats would otherwise come out
+    washed out and mostly clipped to 1. The check is one min/max reduction and runs only for
+    images on the CPU: on a GPU, reading its result would make the host wait for the device at
+    every batch, so there the caller's contract stands unchecked. uint8 images need no check.
+    """
+    if images.is_floating_point() and images.device.type == "cpu" and images.numel() > 0:
+        low, high = torch.aminmax(images)
+        if not (0 <= low and high <= 1):  # NaN fails too
+            raise ValueError(
+                f"float images must hold values in [0, 1], got values from {float(low):g} to {float(high):g}: "
+                "pass uint8 images (0..255) as they are, or divide float images in 0..255 by 255 first "
+                "(images / 255)"
+            )
+    return to_float(images)
 
 
 # --------------------------------------------------------------------------- crop, resize, flip

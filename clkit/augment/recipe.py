@@ -24,8 +24,7 @@ import torch
 from torch import Tensor
 
 from clkit.augment.ops import JITTER_OPS, apply_to_subset, color_jitter, crop_resize_flip, gaussian_blur
-from clkit.augment.ops import sample_crop_boxes, solarize, to_grayscale
-from clkit.data import to_float
+from clkit.augment.ops import sample_crop_boxes, solarize, to_grayscale, unit_float
 
 __all__ = ["Params", "SimCLRAugment", "crop_only", "each_op", "simclr", "weak"]
 
@@ -206,13 +205,13 @@ class SimCLRAugment:
     def apply(self, images: Tensor, params: Params) -> Tensor:
         """Apply ``params`` to a batch, deterministically, on the images' device.
 
-        images: (N, C, H, W) uint8 (0..255) or float (0..1), C in {1, 3}.
+        images: (N, C, H, W) uint8 (0..255) or float (0..1, else refused: see :func:`unit_float`), C in {1, 3}.
         params: from :meth:`sample` for N images of height H and width W.
         Returns: (N, C, size, size) float32 in [0, 1], on the images' device.
         """
         _check_images(images)
         _check_params(params, images.shape)
-        x = to_float(images).to(torch.float32)
+        x = unit_float(images).to(torch.float32)
         x = crop_resize_flip(x, params.top, params.left, params.height, params.width, params.flip, self.size)
         factors = torch.stack([params.brightness, params.contrast, params.saturation, params.hue], dim=1)
         color_jitter(x, params.jitter, params.order, factors)

@@ -15,7 +15,6 @@ import torch
 from torch import Tensor
 
 from clkit.augment.recipe import SimCLRAugment, _check_int, simclr
-from clkit.data import to_float
 
 __all__ = ["byol", "multi_crop", "two_views", "views"]
 
@@ -26,17 +25,19 @@ Recipe = Callable[..., Tensor]  # a SimCLRAugment, or any callable (images, gene
 def views(images: Tensor, recipes: Sequence[Recipe], generator: torch.Generator | None = None) -> list[Tensor]:
     """One random view of every image per recipe, in the recipes' order.
 
-    images: (N, C, H, W) uint8 or float. recipes: e.g. ``[aug, aug]``, :func:`byol` or
+    images: (N, C, H, W) uint8 or float in [0, 1]. recipes: e.g. ``[aug, aug]``, :func:`byol` or
     :func:`multi_crop` (any callable ``recipe(images, generator)`` works, e.g. an identity for a
     test). Each view is drawn one after the other from the same generator. Returns one
     (N, C, size, size) float32 tensor per recipe, each with that recipe's ``size``.
+
+    Every recipe receives the images as given and converts them itself: uint8 is divided by
+    255 without a check, float is checked once per view (see :func:`~clkit.augment.ops.unit_float`).
     """
     recipes = list(recipes)
     for i, recipe in enumerate(recipes):
         if not callable(recipe):
             raise TypeError(f"recipes[{i}] must be a SimCLRAugment or a callable, got {type(recipe).__name__}")
-    x = to_float(images)
-    return [recipe(x, generator) for recipe in recipes]
+    return [recipe(images, generator) for recipe in recipes]
 
 
 def two_views(

@@ -21,15 +21,30 @@ from clkit.evaluate.neighbours import nearest_neighbours
 
 
 def _check_features(train_z: Tensor, train_y: Tensor, test_z: Tensor, test_y: Tensor) -> None:
+    """Refuse what no probe can use: mismatched shapes, an empty bank or query set, labels that are not class indices.
+
+    The label check reads the smallest label back to the host; every probe reads its labels anyway.
+    """
     if train_z.ndim != 2 or test_z.ndim != 2 or train_z.shape[1] != test_z.shape[1]:
         raise ValueError(
             f"features must be (N, D) with the same D, got train {tuple(train_z.shape)} and test {tuple(test_z.shape)}"
         )
+    for name, labels in (("train_y", train_y), ("test_y", test_y)):
+        if labels.ndim != 1:
+            raise ValueError(f"{name} must be 1-D, one class index per feature row, got shape {tuple(labels.shape)} "
+                             "(y.flatten() turns a column of labels into one)")
     if len(train_z) != len(train_y) or len(test_z) != len(test_y):
         raise ValueError(
             f"one label per feature row: train has {len(train_z)} rows and {len(train_y)} labels, "
             f"test {len(test_z)} rows and {len(test_y)} labels"
         )
+    if len(train_z) == 0:
+        raise ValueError("the bank is empty (train_z has 0 rows): a probe needs labelled features to learn from")
+    if len(test_z) == 0:
+        raise ValueError("there are no queries (test_z has 0 rows): a probe needs features to classify")
+    for name, labels in (("train_y", train_y), ("test_y", test_y)):
+        if int(labels.min()) < 0:
+            raise ValueError(f"{name} must hold class indices 0, 1, …, C − 1, got {int(labels.min())}")
 
 
 @torch.no_grad()

@@ -44,7 +44,10 @@ class Logits(NamedTuple):
 
 
 def check_temperature(temperature: float | Tensor) -> None:
-    """Refuse τ ≤ 0 (or NaN): the logits are divided by τ, so it must be a positive number.
+    """Refuse τ ≤ 0, τ = ∞ and NaN: the logits are divided by τ, so it must be a finite positive number.
+
+    τ = ∞ would make every candidate equally likely whatever the embeddings, a loss of
+    log(2N − 1) with a zero gradient: nothing would be learned.
 
     A tensor τ is checked only on the CPU; on an accelerator that would cost a host
     synchronisation per step, and a learned τ is kept positive by its parametrisation.
@@ -52,16 +55,21 @@ def check_temperature(temperature: float | Tensor) -> None:
     if isinstance(temperature, Tensor):
         if temperature.device.type != "cpu":
             return
-        temperature = float(temperature.detach().min())
-    if not temperature > 0:
+        values = temperature.detach()
+        bad = ~(torch.isfinite(values) & (values > 0))
+        if not bool(bad.any()):
+            return
+        temperature = float(values[bad].flatten()[0])
+    if not (temperature > 0 and math.isfinite(temperature)):
         raise ValueError(
-            f"temperature must be > 0, got {temperature}: logits are divided by τ; "
-            "typical values are 0.05–1.0 (SimCLR uses 0.1–0.5, CLIP starts at 0.07)"
+            f"temperature must be > 0 and finite, got {temperature}: logits are divided by τ (τ = ∞ would make "
+            "every candidate equally likely and the gradient zero); typical values are 0.05–1.0 (SimCLR uses "
+            "0.1–0.5, CLIP starts at 0.07)"
         )
 
 
 def check_pair(a: Tensor, b: Tensor, names: tuple[str, str]) -> None:
-    """Refuse embeddings that are not two row-aligned (N, D) matrices (shapes only: no host synchronisation)."""
+    """Refuse embeddings that are not two row-aligned, non-empty (N, D) matrices (shapes only: no host sync)."""
     if a.ndim != 2 or b.ndim != 2:
         raise ValueError(
             f"{names[0]} and {names[1]} must be 2-D (N, D) embeddings, got shapes {tuple(a.shape)} and {tuple(b.shape)}"
@@ -70,6 +78,11 @@ def check_pair(a: Tensor, b: Tensor, names: tuple[str, str]) -> None:
         raise ValueError(
             f"{names[0]} and {names[1]} must have the same shape (row i of one is the positive of row i of the "
             f"other), got {tuple(a.shape)} and {tuple(b.shape)}"
+        )
+    if len(a) == 0:
+        raise ValueError(
+            f"{names[0]} and {names[1]} hold no embeddings (N = 0): the loss is a mean over pairs, and an empty "
+            "batch has none (it would be NaN)"
         )
 
 

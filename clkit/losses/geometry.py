@@ -13,6 +13,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from clkit.losses.contrastive import check_pair
+
 
 def alignment(z1: Tensor, z2: Tensor, alpha: float = 2) -> Tensor:
     r"""Alignment of positive pairs (Wang & Isola 2020): E ‖f(x) − f(y)‖₂^α on normalised embeddings.
@@ -20,10 +22,9 @@ def alignment(z1: Tensor, z2: Tensor, alpha: float = 2) -> Tensor:
     0 when every pair coincides; 2 (for α = 2) when partners are unrelated points on the sphere.
 
     Args:
-        z1, z2: (N, D) embeddings of the two views, row-aligned. They are ℓ2-normalised here.
+        z1, z2: (N, D) embeddings of the two views, row-aligned, N ≥ 1. They are ℓ2-normalised here.
     """
-    if z1.shape != z2.shape:
-        raise ValueError(f"z1 and z2 must have the same shape, got {tuple(z1.shape)} and {tuple(z2.shape)}")
+    check_pair(z1, z2, ("z1", "z2"))
     a, b = F.normalize(z1.float(), dim=1), F.normalize(z2.float(), dim=1)
     squared = (a - b).pow(2).sum(dim=1)  # ‖a − b‖², (N,)
     return squared.mean() if alpha == 2 else squared.pow(alpha / 2).mean()

@@ -13,6 +13,9 @@ step a method may act through two hooks:
 
 Both receive ``progress``, the fraction of training done (0 → 1), for schedules.
 
+A method whose loss has a telltale value at collapse (every view mapped to one point) reports
+it through :meth:`Method.collapsed_loss`, so the loop can warn when a run sits there.
+
 For evaluation every method answers ``embed(inputs) -> h`` (the frozen backbone features
 we evaluate) and, when it has a head, ``project(inputs) -> z``. ``input_of(record)`` says
 which field of a record the method reads (images, or tokens for a text model).
@@ -71,6 +74,11 @@ class Method(nn.Module):
     def embed(self, inputs: Tensor) -> Tensor:
         """Backbone features h: images (N, C, H, W) uint8 or float in [0, 1] → (N, backbone.dim)."""
         return self.backbone(to_float(inputs))
+
+    def collapsed_loss(self, batch_size: int) -> float | None:
+        """The loss when every view maps to the same point, for ``batch_size`` images per step, if that value
+        marks a failed run (the training loop warns when a whole epoch's loss sits there); None if it does not."""
+        return None
 
     def before_optimizer_step(self, progress: float) -> None:
         """Called after ``backward`` and before the optimiser step; ``progress`` runs from 0 to 1 over training."""

@@ -12,7 +12,7 @@ from torch import Tensor, nn
 
 from clkit import augment as aug_lib
 from clkit.data import Batch
-from clkit.losses import check_temperature, nt_xent_logits, pretext_accuracy
+from clkit.losses import check_temperature, collapsed_nt_xent, nt_xent_logits, pretext_accuracy
 from clkit.methods.base import JointEmbedding, StepOutput
 from clkit.models import Encoder
 
@@ -65,6 +65,14 @@ class SimCLR(JointEmbedding):
     def temperature(self) -> Tensor:
         """τ = 1 / min(exp(log scale), max scale), a 0-d tensor (learned or fixed)."""
         return 1.0 / self.log_logit_scale.exp().clamp(max=self.max_logit_scale)
+
+    def collapsed_loss(self, batch_size: int) -> float | None:
+        """NT-Xent when every view maps to the same point: log(2N − 1) for N images, whatever τ is.
+
+        None for one image (its loss is 0 whatever happens), and when the loss contrasts the views of
+        several processes (``gather``), whose global batch this method does not know.
+        """
+        return collapsed_nt_xent(batch_size) if batch_size >= 2 and self.gather is None else None
 
     def forward(self, batch: Batch) -> StepOutput:
         z1, z2 = self.encode(self.views(batch))  # two (N, projection_dim)

@@ -40,6 +40,9 @@ def _same(values: list[float]) -> dict[str, list[float]]:
 #: The learned τ's own learning rate, as a multiple of the network's.
 LEARNED_LR_SCALE = 50.0
 
+# At ci the training subset holds 256 images, so the batch stays below it.
+_BATCHES = {"ci": [16, 64], "laptop": [32, 64, 128, 256, 512], "full": [32, 64, 128, 256, 512]}
+
 #: Every stored sweep, by file stem, in the order of the lessons.
 SWEEPS: dict[str, LessonSweep] = {
     "temperature_sweep": LessonSweep("temperature", _same([0.05, 0.1, 0.2, 0.5, 1.0])),
@@ -49,9 +52,9 @@ SWEEPS: dict[str, LessonSweep] = {
     # crop_min 1 keeps the whole image; colour off is no jitter and no grayscale.
     "augment_colour_off": LessonSweep("crop_min", _same([1.0, 0.4]), {"jitter_strength": 0.0, "grayscale_p": 0.0}),
     "augment_colour_on": LessonSweep("crop_min", _same([1.0, 0.4])),
-    # At ci the training subset holds 256 images, so the batch stays below it.
-    "batch_size": LessonSweep("batch_size", {"ci": [16, 64], "laptop": [32, 64, 128, 256, 512],
-                                             "full": [32, 64, 128, 256, 512]}),
+    "batch_size": LessonSweep("batch_size", _BATCHES),
+    # The same batches at a fixed number of updates: 152 steps, 8 epochs of the 5,000-image subset at batch 256.
+    "batch_size_fixed_steps": LessonSweep("batch_size", _BATCHES, {"steps": 152}),
 }
 
 #: The seeds every stored sweep is run with (one at the ``ci`` scale).

@@ -113,6 +113,8 @@ def sweep(
         "complete": False,
     }
     out = Path(out) if out is not None else None
+    if out is not None:
+        _check_out_file(out)
     if out is not None and out.exists() and resume:
         stored = load(out)
         _check_same_settings(stored, param, fixed, out)
@@ -124,7 +126,7 @@ def sweep(
         train_set, test_set = datasets(base)
         heldout = heldout_measure(base, test_set)
     for value in todo:
-        run = _train_one(param, value, base, train_set, test_set, heldout, device, checkpoints, progress)
+        run = _train_one(param, value, base, train_set, test_set, heldout, device, checkpoints, progress, resume)
         if run is None:  # interrupted: what is finished is already written
             where = f"in {out}; run the same sweep again to continue" if out is not None else "not written (no out)"
             print(f"Sweep interrupted at {param} = {value:g}; the {len(results['runs'])} finished value(s) are {where}")
@@ -138,6 +140,14 @@ def sweep(
                   f"({run['wall_s']:.0f} s)")
     _finish(results, None)
     return results
+
+
+def _check_out_file(out: Path) -> None:
+    """Refuse, before any training, an ``out`` that names a folder or lies in a folder that cannot be written."""
+    if out.is_dir():
+        raise ValueError(f"{out} is a folder: out names the JSON file for the results (a CSV table is written "
+                         f"beside it), e.g. {out / 'sweep.json'}")
+    train.writable_folder(out.parent)
 
 
 def _finish(results: dict[str, Any], out: Path | None) -> None:
@@ -170,6 +180,15 @@ def heldout_measure(s: SweepSettings, test_set: data.ImageSet) -> Callable[[torc
     return evaluate.view_geometry(images, recipe_for(s).views(images.shape[-1]), seed=s.seed)
 
 
+def epochs_of(s: SweepSettings, n_train: int) -> int:
+    """The epochs a run with settings ``s`` trains: ``s.epochs``, or when ``s.steps`` is set, the fewest epochs
+    that reach that many optimiser steps at ``s.batch_size`` (so a sweep of the batch size can hold the number
+    of updates fixed and vary only the batch)."""
+    if not s.steps:
+        return s.epochs
+    return math.ceil(s.steps / max(1, n_train // s.batch_size))
+
+
 def build_method(s: SweepSettings, in_channels: int, image_size: int, num_classes: int = 10) -> methods.SimCLR:
     """The SimCLR model a sweep trains for settings ``s``: :func:`recipe_for` built by :func:`clkit.recipes.build`
     (seed the generator first to fix its weights). SimCLR has no use for ``num_classes``: it is only
@@ -192,19 +211,24 @@ def geometry(method: methods.SimCLR, heldout: Callable[[torch.nn.Module], dict[s
     }
 
 
-def _train_one(param, value, base, train_set, test_set, heldout, device, checkpoints, progress):
+#: How a sweep is resumed and restarted, for the messages of each value's :func:`clkit.train.fit`.
+SWEEP_ADVICE = train.Advice(resume="run the same sweep again to continue",
+                            restart="pass resume=False (clkit sweep --restart)")
+
+
+def _train_one(param, value, base, train_set, test_set, heldout, device, checkpoints, progress, resume=True):
     s = dataclasses.replace(base, **{param: value})
     started = time.perf_counter()
     _, channels, size, _ = train_set.images.shape
     train.seed_everything(s.seed)
     method = build_method(s, channels, size, len(train_set.classes))
     history = train.fit(
-        method, train_set, epochs=s.epochs, batch_size=s.batch_size, lr=s.lr, optimizer=s.optimizer,
+        method, train_set, epochs=epochs_of(s, len(train_set)), batch_size=s.batch_size, lr=s.lr, optimizer=s.optimizer,
         weight_decay=s.weight_decay, warmup_epochs=s.warmup_epochs, device=device, seed=s.seed,
         monitor=(train_set, test_set), monitor_every=s.monitor_every, knn_k=s.knn_k,
         measures=[lambda m: geometry(m, heldout)],
         out=None if checkpoints is None else Path(checkpoints) / f"{param}={value:g}",
-        progress=progress,
+        resume=resume, progress=progress, advice=SWEEP_ADVICE,
     )
     if history.interrupted:
         return None

@@ -37,6 +37,8 @@ class SweepSettings:
             training set); 0 for the whole split.
         n_test: test images (kNN queries and probe test set); 0 for the whole split.
         epochs, batch_size, lr, optimizer, weight_decay, warmup_epochs: as in :func:`clkit.train.fit`.
+        steps: when > 0, every run trains the fewest whole epochs that reach this many optimiser steps
+            (``epochs`` is then ignored): a sweep of ``batch_size`` at a fixed number of updates.
         crop_min: the smallest random crop, as a fraction of the image (SimCLR: 0.08; the recipe's
             value for ``shapes``, where a small crop often shows only background); 1 keeps the whole
             image (the views then differ by the flip and the colour distortion only).
@@ -61,6 +63,7 @@ class SweepSettings:
     n_train: int = 5000  # the sweep's budget (the recipe: 10,000)
     n_test: int = 2000
     epochs: int = 8  # the sweep's budget (the recipe: 20)
+    steps: int = 0  # 0: train ``epochs``; else as many epochs as reach this many optimiser steps
     batch_size: int = _RECIPE.batch_size
     lr: float = _RECIPE.lr
     optimizer: str = _RECIPE.optimizer

@@ -8,7 +8,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from clkit.train import atomic_write_text
+from clkit.train import DamagedFile, atomic_write_text
 
 FORMAT = "clkit.sweep/1"
 
@@ -34,10 +34,19 @@ def save(results: dict[str, Any], path: str | Path) -> None:
 
 
 def load(path: str | Path) -> dict[str, Any]:
-    """Read results written by :func:`clkit.sweep.sweep` (or :func:`save`)."""
-    results = json.loads(Path(path).read_text())
-    if results.get("format") != FORMAT:
-        raise ValueError(f"{path} is not a clkit sweep result (format {results.get('format')!r}, expected {FORMAT!r})")
+    """Read results written by :func:`clkit.sweep.sweep` (or :func:`save`).
+
+    Raises:
+        DamagedFile: (a ValueError) the file is not valid JSON, naming it; ValueError: it is JSON of something else.
+    """
+    try:
+        results = json.loads(Path(path).read_text())
+    except ValueError as error:  # not JSON (cut short, overwritten), or not even text
+        raise DamagedFile(path, f"not valid JSON: {error}",
+                          "delete it, or start the sweep over with resume=False (clkit sweep --restart)") from None
+    if not isinstance(results, dict) or results.get("format") != FORMAT:
+        found = results.get("format") if isinstance(results, dict) else type(results).__name__
+        raise ValueError(f"{path} is not a clkit sweep result (format {found!r}, expected {FORMAT!r})")
     return results
 
 

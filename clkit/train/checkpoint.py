@@ -8,13 +8,15 @@ plain data and tensors, loaded with ``torch.load(..., weights_only=True)``.
 
 from __future__ import annotations
 
+import pickle
+import warnings
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import torch
 from torch import nn
 
-from clkit.train.files import atomic_save
+from clkit.train.files import DamagedFile, atomic_save
 from clkit.train.history import History
 
 CHECKPOINT = "checkpoint.pt"
@@ -22,6 +24,18 @@ HISTORY = "history.json"
 
 # Settings that must match for a run to continue from a checkpoint.
 RESUME_KEYS = ("method", "dataset", "n_train", "epochs", "batch_size", "lr", "optimizer", "weight_decay", "seed", "spec")
+
+
+class Advice(NamedTuple):
+    """How the caller of :func:`~clkit.train.fit` resumes and restarts a run, in its own words.
+
+    ``fit``'s messages (interrupted, finished, cannot resume) end with them. The defaults are the
+    Python API's; the command line passes its own ("run the same command again", ``--restart``).
+    ``resume`` may name the run folder as ``{out}``.
+    """
+
+    resume: str = "call fit again with out={out!r} to resume"
+    restart: str = "pass resume=False"
 
 
 def save_checkpoint(out: Path, method: nn.Module, opt, schedule, epoch: int, history: History) -> None:
@@ -39,25 +53,62 @@ def save_checkpoint(out: Path, method: nn.Module, opt, schedule, epoch: int, his
 
 
 def read_checkpoint(path: str | Path) -> dict[str, Any]:
-    """The contents of a checkpoint file, on the CPU, loaded with ``weights_only=True``."""
-    return torch.load(path, map_location="cpu", weights_only=True)
+    """The contents of a checkpoint file, on the CPU, loaded with ``weights_only=True``.
+
+    Raises:
+        DamagedFile: (a ValueError) the file cannot be read as a checkpoint (cut short, overwritten), naming it.
+    """
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except (RuntimeError, EOFError, pickle.UnpicklingError) as error:
+        reason = f"torch.load failed: {str(error).split('. ')[0]}" if str(error) else "the file is empty"
+        raise DamagedFile(path, reason, "delete it, and train again to write a new one") from None
+    if not isinstance(state, dict) or "method" not in state:
+        raise DamagedFile(path, "it holds no model weights, so it is not a clkit checkpoint",
+                          "delete it, and train again to write a new one")
+    return state
 
 
-def load_checkpoint(path: Path, method: nn.Module, opt, schedule, config: dict) -> tuple[int, History]:
-    """Restore a run in place from ``path``; returns the epoch to continue from and the history so far."""
-    state = read_checkpoint(path)
+def restore(out: Path, method: nn.Module, opt, schedule, config: dict, advice: Advice) -> tuple[int, History]:
+    """Restore a run in place from ``out/checkpoint.pt``; returns the epoch to continue from and the history so far.
+
+    ``out/history.json`` is rewritten from the checkpoint's history when it is missing or damaged (with a warning
+    naming it), so a finished run never leaves a damaged file behind.
+
+    Raises:
+        DamagedFile: the checkpoint cannot be read; ValueError: it was written with other settings.
+    """
+    path = out / CHECKPOINT
+    try:
+        state = read_checkpoint(path)
+    except DamagedFile as error:
+        raise DamagedFile(path, error.reason, f"delete it, or {advice.restart} to start over in {out}") from None
     saved = state["history"]["config"]
     changed = {k: (saved.get(k), config[k]) for k in RESUME_KEYS if saved.get(k) != config[k]}
     if changed:
         detail = ", ".join(_describe_change(k, a, b) for k, (a, b) in changed.items())
         raise ValueError(
             f"{path} was written by a run with other settings ({detail}); "
-            "use a new out folder, or resume=False to start over in this one"
+            f"use a new out folder, or {advice.restart} to start over in this one"
         )
     method.load_state_dict(state["method"])
     opt.load_state_dict(state["optimizer"])
     schedule.load_state_dict(state["schedule"])
-    return state["epoch"] + 1, History.from_dict(state["history"])
+    history = History.from_dict(state["history"])
+    _repair_history_file(out / HISTORY, history)
+    return state["epoch"] + 1, history
+
+
+def _repair_history_file(path: Path, history: History) -> None:
+    """Rewrite ``history.json`` from the checkpoint's own copy when it is missing or damaged."""
+    try:
+        History.load(path)
+        return
+    except FileNotFoundError:
+        pass
+    except DamagedFile as error:
+        warnings.warn(f"{path} was damaged ({error.reason}); it is rewritten from {CHECKPOINT}", stacklevel=4)
+    history.save(path)
 
 
 def _describe_change(key: str, old: Any, new: Any) -> str:

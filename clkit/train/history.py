@@ -7,7 +7,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from clkit.train.files import atomic_write_text
+from clkit.train.files import DamagedFile, atomic_write_text
 
 
 @dataclass
@@ -45,4 +45,17 @@ class History:
 
     @classmethod
     def load(cls, path: str | Path) -> History:
-        return cls.from_dict(json.loads(Path(path).read_text()))
+        """The history saved at ``path``; a file that is not one (cut short, overwritten) raises :class:`DamagedFile`."""
+        try:
+            return cls.from_dict(json.loads(Path(path).read_text()))
+        except (ValueError, TypeError) as error:  # not JSON, or JSON of something else
+            reason = f"not valid JSON: {error}" if isinstance(error, ValueError) else "not a clkit history"
+            raise DamagedFile(path, reason) from None
+
+    def describe_last(self) -> str:
+        """The last epoch, its loss and the latest kNN accuracy in words, e.g. ``"epoch 15: loss 3.210, kNN 0.612"``."""
+        if not self.epochs:
+            return "no epoch recorded"
+        values = {"loss": self.last("loss"), "kNN": self.last("knn")}
+        measured = ", ".join(f"{name} {value:.3f}" for name, value in values.items() if value is not None)
+        return f"epoch {self.epochs[-1]['epoch']}: {measured}"

@@ -14,13 +14,17 @@ step's loss and logs) and a record (images, image–caption pairs or sentences),
 - shows a progress bar (a widget in Jupyter, text in a terminal) on rank 0;
 - runs the kNN monitor and other ``measures`` each ``monitor_every`` epochs;
 - writes a checkpoint and ``history.json`` into ``out`` after every epoch (rank 0), resumes
-  from them, and keeps them intact if a run is interrupted or its loss turns NaN/Inf.
+  from them, and keeps them intact if a run is interrupted or its loss turns NaN/Inf;
+- warns once when a whole epoch's loss sits at the value the method's loss takes when every
+  view maps to the same point (:meth:`clkit.methods.Method.collapsed_loss`).
 """
 
 from __future__ import annotations
 
+import contextlib
 import math
 import time
+import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -30,10 +34,14 @@ from torch import Tensor, nn
 
 from clkit.evaluate import knn_monitor
 from clkit.train import distributed
-from clkit.train.checkpoint import load_checkpoint, save_checkpoint
+from clkit.train.checkpoint import CHECKPOINT, Advice, restore, save_checkpoint
+from clkit.train.files import writable_folder
 from clkit.train.history import History
 
 OPTIMIZERS = ("adamw", "sgd")
+
+#: Where a whole epoch's mean loss counts as sitting at the collapsed value: within this fraction of it.
+COLLAPSE_TOLERANCE = 0.01
 
 Measure = Callable[[nn.Module], dict[str, Any]]
 
@@ -42,9 +50,17 @@ def resolve_device(device: str | torch.device = "auto") -> torch.device:
     """``"auto"`` → the CUDA GPU if there is one, else the CPU; anything else is checked and passed through."""
     if str(device) == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    device = torch.device(device)
+    valid = "valid devices are auto, cpu, cuda, cuda:N (the N-th GPU) and mps (Apple silicon)"
+    try:
+        device = torch.device(device)
+    except RuntimeError:
+        raise ValueError(f"unknown device {str(device)!r}; {valid}") from None
+    if device.type not in ("cpu", "cuda", "mps"):
+        raise ValueError(f"clkit cannot train on device {str(device)!r}; {valid}")
     if device.type == "cuda" and not torch.cuda.is_available():
         raise ValueError("device='cuda' was asked for but no CUDA GPU is available; use device='auto' or 'cpu'")
+    if device.type == "mps" and not torch.backends.mps.is_available():
+        raise ValueError("device='mps' was asked for but this machine has no Apple GPU; use device='auto' or 'cpu'")
     return device
 
 
@@ -75,6 +91,7 @@ def fit(
     resume: bool = True,
     progress: bool = True,
     callbacks: Sequence[Callable[[dict[str, float]], None]] = (),
+    advice: Advice = Advice(),
 ) -> History:
     """Train ``method`` on ``data`` and return its :class:`History`.
 
@@ -99,10 +116,14 @@ def fit(
             ``monitor_every`` epochs and merged into that epoch's record, e.g. alignment and
             uniformity on a fixed batch. They run in eval mode under no_grad.
         log_every: steps between reads of the loss (progress bar, NaN guard); each read waits for the device.
-        out: a folder for ``checkpoint.pt`` and ``history.json``, written after every epoch.
-        resume: continue from ``out/checkpoint.pt`` when it exists (same settings required).
+        out: a folder for ``checkpoint.pt`` and ``history.json``, written after every epoch; it is
+            created if missing and checked to be writable before training starts.
+        resume: continue from ``out/checkpoint.pt`` when it exists (same settings required); a
+            finished run says so and trains nothing.
         progress: show a progress bar.
         callbacks: functions called with each epoch's record, e.g. a live plot.
+        advice: how the caller resumes and restarts a run, for the messages above (the command
+            line words them its own way).
     """
     world = distributed.world_size()
     _check_settings(data, epochs, batch_size * world, optimizer, lr, monitor_every, log_every)
@@ -135,16 +156,18 @@ def fit(
 
     history = History(config=config)
     start_epoch = 1
-    out = Path(out) if out is not None else None
-    if out is not None:
-        out.mkdir(parents=True, exist_ok=True)
-        if resume and (out / "checkpoint.pt").exists():
-            start_epoch, history = load_checkpoint(out / "checkpoint.pt", method, opt, schedule, config)
+    out = writable_folder(out) if out is not None else None
+    if out is not None and resume and (out / CHECKPOINT).exists():
+        start_epoch, history = restore(out, method, opt, schedule, config, advice)
+        if start_epoch > epochs and distributed.is_main():
+            print(f"Nothing to train: {out} holds this run, finished ({history.describe_last()}); "
+                  f"{advice.restart} to train it again")
 
     measures = ([knn_monitor(*monitor, k=knn_k)] if monitor is not None else []) + list(measures)
     if measures and not history.epochs:
         history.epochs.append({"epoch": 0, **_measure(method, measures)})
 
+    collapsed = method.collapsed_loss(batch_size)
     step = _Step(distributed.wrap(method, device), method, opt, schedule, amp, device, total_steps)
     records = data.to(device)
     bar = None
@@ -159,6 +182,9 @@ def fit(
             if measures and (epoch % monitor_every == 0 or epoch == epochs):
                 record.update(_measure(method, measures))
             history.epochs.append(record)
+            if epoch > 1 and _sits_at(record["loss"], collapsed):  # not epoch 1: a random network starts near it
+                _warn_collapsed(record, collapsed, lr, bar)
+                collapsed = None  # once per run
             if bar is not None:
                 bar.set_postfix({k: f"{v:.3f}" for k, v in record.items() if k in ("loss", "knn")})
             if out is not None and distributed.is_main():
@@ -167,13 +193,34 @@ def fit(
                 callback(record)
     except KeyboardInterrupt:
         history.interrupted = True
-        saved = f"the checkpoint of epoch {epoch - 1} is in {out}; call fit again with out={str(out)!r} to resume"
-        print(f"Interrupted during epoch {epoch}: "
-              + (saved if out is not None and epoch > 1 else "no checkpoint was written (pass out=... to keep one)"))
     finally:
         if bar is not None:
-            bar.close()
+            bar.close()  # before any message, so that it starts on a line of its own
+    if history.interrupted and distributed.is_main():
+        if out is None:
+            saved = "no checkpoint was written (pass out=... to keep one)"
+        elif epoch == 1:
+            saved = f"no epoch had finished, so {out} holds no checkpoint yet"
+        else:
+            saved = f"the checkpoint of epoch {epoch - 1} is in {out}; " + advice.resume.format(out=str(out))
+        print(f"Interrupted during epoch {epoch}: {saved}")
     return history
+
+
+def _sits_at(loss: float, collapsed: float | None) -> bool:
+    """Whether an epoch's mean loss lies within :data:`COLLAPSE_TOLERANCE` of the collapsed value (if there is one)."""
+    return collapsed is not None and abs(loss - collapsed) <= COLLAPSE_TOLERANCE * collapsed
+
+
+def _warn_collapsed(record: dict[str, float], collapsed: float, lr: float, bar) -> None:
+    """Warn that a whole epoch's loss sat at the collapsed value, on a line of its own beside a progress bar."""
+    message = (
+        f"the training loss sat at {collapsed:.3f} for all of epoch {record['epoch']} (mean {record['loss']:.3f}): "
+        "the value it takes when every view maps to the same point. The embeddings have collapsed (or never left "
+        f"their random start); a lower learning rate than {lr:g} usually cures a collapse"
+    )
+    with bar.external_write_mode() if bar is not None else contextlib.nullcontext():
+        warnings.warn(message, stacklevel=3)
 
 
 def _check_settings(data, epochs: int, global_batch: int, optimizer: str, lr: float, monitor_every: int,

@@ -8,13 +8,18 @@ between cells.
 The package is split by what is drawn; every name is re-exported here, so ``viz.image_grid``
 and the rest work without naming a module:
 
-- :mod:`~clkit.viz.style`: PNG display in IPython, the colour palettes, image/array conversion;
+- :mod:`~clkit.viz.style`: the shared style (text of 11 pt or more, figures no wider than a notebook shows
+  unscaled), the colour palettes that survive colour-vision deficiency, PNG display in IPython, image/array
+  conversion;
 - :mod:`~clkit.viz.images`: image grids, augmented views, neighbour and pair galleries, the thumbnail atlas;
 - :mod:`~clkit.viz.curves`: training curves, result bars, :class:`LivePlot` and the sweep figures;
 - :mod:`~clkit.viz.losses`: the loss itself: similarity heatmaps, the softmax over negatives, temperature;
 - :mod:`~clkit.viz.embeddings`: embedding spaces: UMAP, the circle and the sphere, the
   alignment–uniformity plane, the collapse dashboard, class-sorted similarities;
-- :mod:`~clkit.viz.interactive`: plotly figures, with image thumbnails on hover (script in ``hover.js``).
+- :mod:`~clkit.viz.interactive`: plotly figures (the UMAP map, the sphere), with image thumbnails on hover
+  (script in ``hover.js``);
+- :mod:`~clkit.viz.twin`: a plotly figure that carries a static matplotlib twin of its data, shown wherever
+  plotly is not.
 """
 
 from __future__ import annotations
@@ -35,12 +40,12 @@ from clkit.viz.embeddings import (
     circle_figure,
     collapse_dashboard,
     similarity_by_class,
-    sphere_figure,
+    sphere_panels,
     umap_embed,
     umap_panels,
 )
 from clkit.viz.images import image_grid, neighbour_gallery, pair_gallery, thumbnail_atlas, views_figure
-from clkit.viz.interactive import HoverThumbnails, hover_thumbnails, umap_plotly
+from clkit.viz.interactive import HoverThumbnails, hover_thumbnails, sphere_figure, umap_plotly
 from clkit.viz.losses import (
     anchor_temperature_figure,
     loss_vs_temperature,
@@ -49,7 +54,7 @@ from clkit.viz.losses import (
     similarity_heatmap,
     softmax_over_negatives,
 )
-from clkit.viz.style import _display_figures_as_png, class_colours, to_numpy_image
+from clkit.viz.style import _display_figures_as_png, class_colours, class_markers, to_numpy_image
 
 __all__ = [
     "HoverThumbnails",
@@ -60,6 +65,7 @@ __all__ = [
     "cache_umap_kernels",
     "circle_figure",
     "class_colours",
+    "class_markers",
     "collapse_dashboard",
     "history_figure",
     "hover_thumbnails",
@@ -76,6 +82,7 @@ __all__ = [
     "similarity_heatmap",
     "softmax_over_negatives",
     "sphere_figure",
+    "sphere_panels",
     "sweep_accuracy_figure",
     "sweep_curves_figure",
     "thumbnail_atlas",

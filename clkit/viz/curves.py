@@ -2,23 +2,22 @@
 
 The sweep figures take one sweep's results or, better, a list of them run with different seeds, and draw
 the mean over the seeds with ± one standard deviation (error bars or bands; :func:`clkit.sweep.aggregate`).
-They are made to be read on a projector: text of 11 pt or more at the size a notebook shows them (100 dpi,
-at most 10 inches wide, so not scaled down), thick lines and large markers, and the Okabe–Ito colours,
-which stay distinct with any colour vision, each series also with a marker of its own.
+Like every figure of the kit they are drawn in the shared style of :mod:`clkit.viz.style`: text of 11 pt or
+more at the size a notebook shows them, and the Okabe–Ito colours, each series also with a marker of its own.
 """
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Sequence
 
-import matplotlib
 import numpy as np
 from matplotlib.figure import Figure
 
 from clkit.sweep import aggregate, as_seeds, epoch_curves
+from clkit.viz.style import REFERENCE, figure, legend_below, series_style, styled
 
 
+@styled
 def history_figure(history, keys: Sequence[str] = ("loss", "knn"), baselines: dict[str, float] | None = None) -> Figure:
     """Training curves, one panel per key of a :class:`clkit.train.History` (or its ``epochs`` list).
 
@@ -26,15 +25,15 @@ def history_figure(history, keys: Sequence[str] = ("loss", "knn"), baselines: di
     """
     records = history.epochs if hasattr(history, "epochs") else history
     keys = [k for k in keys if any(k in r for r in records)]
-    fig = Figure(figsize=(4.2 * max(1, len(keys)), 3.2))
+    fig = figure(3.3 * max(1, len(keys)), 3.4)
     axes = fig.subplots(1, max(1, len(keys)), squeeze=False)[0]
     for ax, key in zip(axes, keys):
         points = [(r["epoch"], r[key]) for r in records if key in r]
-        ax.plot(*zip(*points), marker="o", ms=3)
+        ax.plot(*zip(*points), marker="o", ms=5)
         if key == "knn" and baselines:
             for (name, value), style in zip(baselines.items(), ["--", ":", "-."]):
-                ax.axhline(value, color="grey", ls=style, lw=1, label=name)
-            ax.legend(fontsize=8)
+                ax.axhline(value, color=REFERENCE, ls=style, lw=1.5, label=name)
+            ax.legend()
         ax.set_xlabel("epoch")
         ax.set_title({"knn": "kNN accuracy (test)", "loss": "training loss"}.get(key, key))
         ax.grid(alpha=0.3)
@@ -42,24 +41,24 @@ def history_figure(history, keys: Sequence[str] = ("loss", "knn"), baselines: di
     return fig
 
 
+@styled
 def results_bars(results: dict[str, dict[str, float]], title: str = "accuracy on the test set") -> Figure:
     """Grouped bars of :func:`clkit.evaluate.report` results: one group per metric, one bar per feature set."""
     names = list(results)
     metrics = list(results[names[0]])
-    fig = Figure(figsize=(1.6 + 1.3 * len(metrics) * max(1, len(names)) / 3, 3.6))
+    fig = figure(2.0 + 0.5 * len(metrics) * max(1, len(names)), 3.8)
     ax = fig.subplots()
     width = 0.8 / len(names)
     for i, name in enumerate(names):
         x = np.arange(len(metrics)) + (i - (len(names) - 1) / 2) * width
         values = [100 * results[name][m] for m in metrics]
-        bars = ax.bar(x, values, width, label=name)
-        ax.bar_label(bars, fmt="%.0f", fontsize=7)
+        bars = ax.bar(x, values, width, label=name, color=series_style(i)["color"], edgecolor="white")
+        ax.bar_label(bars, fmt="%.0f")
     ax.set_xticks(np.arange(len(metrics)), metrics)
     ax.set_ylabel("accuracy (%)")
-    ax.set_ylim(0, 105)
-    ax.set_title(title)
-    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.0, 1.0))
-    fig.tight_layout()
+    ax.set_ylim(0, 110)
+    ax.set_title(title, wrap=True)
+    legend_below(fig, *ax.get_legend_handles_labels())
     return fig
 
 
@@ -85,34 +84,6 @@ class LivePlot:
             self._handle = display(fig, display_id=True)
         else:
             self._handle.update(fig)
-
-
-#: The Okabe–Ito palette without its yellow (too pale on a white screen), in the order series are given colours.
-PALETTE = ("#0072B2", "#D55E00", "#009E73", "#E69F00", "#56B4E9", "#CC79A7", "#000000")
-#: One marker per series, so that colour is never the only cue.
-MARKERS = ("o", "s", "^", "D", "v", "P", "X")
-#: The smallest text in a sweep figure, in points (at 100 dpi and the figure's own size).
-MIN_FONT = 11
-_PROJECTOR = {"font.size": 12, "axes.titlesize": 12, "axes.labelsize": 12, "xtick.labelsize": MIN_FONT,
-              "ytick.labelsize": MIN_FONT, "legend.fontsize": MIN_FONT, "lines.linewidth": 2.0,
-              "lines.markersize": 7.0, "errorbar.capsize": 4.0}
-
-
-def _projector(draw):
-    # Text, lines and markers sized for a projector; the rc settings apply while the artists are made.
-    @functools.wraps(draw)
-    def wrapper(*args, **kwargs):
-        with matplotlib.rc_context(_PROJECTOR):
-            fig = draw(*args, **kwargs)
-        for ax in fig.axes:  # ticks made later (at drawing time) keep the size too
-            ax.tick_params(labelsize=MIN_FONT)
-        return fig
-
-    return wrapper
-
-
-def _style(i: int) -> dict:
-    return {"color": PALETTE[i % len(PALETTE)], "marker": MARKERS[i % len(MARKERS)]}
 
 
 def _param_label(param: str) -> str:
@@ -146,7 +117,7 @@ def _band(ax, x, mean, std, color, factor: float = 1.0) -> None:
         ax.fill_between(x, mean - half, mean + half, color=color, alpha=0.2, lw=0)
 
 
-@_projector
+@styled
 def sweep_accuracy_figure(results: dict | Sequence[dict]) -> Figure:
     """Final kNN and linear-probe accuracy against the swept value: the mean over seeds ± one standard deviation.
 
@@ -155,11 +126,11 @@ def sweep_accuracy_figure(results: dict | Sequence[dict]) -> Figure:
     """
     summary = aggregate(results)
     values = summary["values"]
-    fig = Figure(figsize=(6.4, 4.4))
+    fig = figure(6.4, 4.4)
     ax = fig.subplots()
     for i, (key, label) in enumerate((("knn", "kNN on h"), ("linear", "linear probe on h"))):
         ax.errorbar(values, 100 * np.asarray(summary["mean"][key]), yerr=_spread(summary["std"][key], 100),
-                    label=label, **_style(i))
+                    label=label, **series_style(i))
     settings = summary["settings"]
     ax.set_title(f"{settings['dataset']}, {settings['encoder']}, {settings['epochs']} epochs\n"
                  f"{_seeds_note(summary['seeds'])}")
@@ -176,31 +147,29 @@ _CURVE_TITLES = {"knn": "kNN accuracy (test, %)", "loss": "training loss",
 _PERCENT = ("knn", "contrastive_acc_heldout", "contrastive_acc")
 
 
-@_projector
+@styled
 def sweep_curves_figure(results: dict | Sequence[dict], keys: Sequence[str] = ("loss", "knn")) -> Figure:
     """Per-epoch curves of a sweep, one panel per key, one line per swept value: the mean over seeds, with a
     band of ± one standard deviation (accuracies in %)."""
     seeds = as_seeds(results)
     param = seeds[0]["param"]
-    fig = Figure(figsize=(min(10.0, 3.3 * len(keys)), 4.4))
+    fig = figure(3.3 * len(keys), 4.0)
     axes = fig.subplots(1, len(keys), squeeze=False)[0]
     for ax, key in zip(axes, keys):
         factor = 100.0 if key in _PERCENT else 1.0
         for i, curve in enumerate(epoch_curves(seeds, key)):
-            style = _style(i)
+            style = series_style(i)
             ax.plot(curve["epoch"], factor * np.asarray(curve["mean"]), ms=5, label=f"{_param_label(param)} = "
                     f"{curve['value']:g}", **style)
             _band(ax, curve["epoch"], curve["mean"], curve["std"], style["color"], factor)
         ax.set_xlabel("epoch")
         ax.set_title(_CURVE_TITLES.get(key, key))
         ax.grid(alpha=0.3)
-    handles, labels = axes[0].get_legend_handles_labels()
-    fig.legend(handles, labels, loc="lower center", ncol=len(labels), title=_seeds_note(seeds), frameon=False)
-    fig.tight_layout(rect=(0, 0.14, 1, 1))
+    legend_below(fig, *axes[0].get_legend_handles_labels(), title=_seeds_note(seeds))
     return fig
 
 
-@_projector
+@styled
 def alignment_uniformity_figure(results: dict | Sequence[dict]) -> Figure:
     """The alignment–uniformity plane (Wang & Isola 2020): one path per swept value, epoch 0 to the end.
 
@@ -212,11 +181,11 @@ def alignment_uniformity_figure(results: dict | Sequence[dict]) -> Figure:
     seeds = as_seeds(results)
     param = seeds[0]["param"]
     knn = aggregate(seeds)["mean"]["knn"]
-    fig = Figure(figsize=(7.0, 5.0))
+    fig = figure(7.0, 5.0)
     ax = fig.subplots()
     paths = zip(epoch_curves(seeds, "uniformity"), epoch_curves(seeds, "alignment"), knn)
     for i, (u, a, accuracy) in enumerate(paths):
-        style = _style(i)
+        style = series_style(i)
         ax.plot(u["mean"], a["mean"], "-", color=style["color"], lw=1.5, zorder=1)
         ax.plot(u["mean"][0], a["mean"][0], ls="", mfc="white", ms=10, mew=2, zorder=2, **style)
         ax.errorbar(u["mean"][-1], a["mean"][-1], xerr=_spread(u["std"][-1:]), yerr=_spread(a["std"][-1:]),
@@ -231,7 +200,7 @@ def alignment_uniformity_figure(results: dict | Sequence[dict]) -> Figure:
     return fig
 
 
-@_projector
+@styled
 def pretext_vs_quality_figure(results: dict | Sequence[dict]) -> Figure:
     """The pretext task's accuracy against representation quality, one point per swept value.
 
@@ -241,17 +210,17 @@ def pretext_vs_quality_figure(results: dict | Sequence[dict]) -> Figure:
     """
     summary = aggregate(results)
     param, mean, std = summary["param"], summary["mean"], summary["std"]
-    fig = Figure(figsize=(7.0, 4.8))
+    fig = figure(7.0, 4.8)
     ax = fig.subplots()
     x = 100 * np.asarray(mean["contrastive_acc_heldout"])
     xerr = _spread(std["contrastive_acc_heldout"], 100)
     for i, (key, label) in enumerate((("knn", "kNN"), ("linear", "linear probe"))):
         y = 100 * np.asarray(mean[key])
-        ax.errorbar(x, y, xerr=xerr, yerr=_spread(std[key], 100), ls=":", label=label, **_style(i))
+        ax.errorbar(x, y, xerr=xerr, yerr=_spread(std[key], 100), ls=":", label=label, **series_style(i))
         if key == "linear":
             for xi, yi, value in zip(x, y, summary["values"]):
                 ax.annotate(f"{_param_label(param)}={value:g}", (xi, yi), textcoords="offset points",
-                            xytext=(6, 6), fontsize=MIN_FONT)
+                            xytext=(6, 6))
     ax.set_xlabel("contrastive accuracy on a held-out batch (%)")
     ax.set_ylabel("test accuracy of h (%)")
     ax.set_title(_seeds_note(summary["seeds"]))
@@ -261,7 +230,7 @@ def pretext_vs_quality_figure(results: dict | Sequence[dict]) -> Figure:
     return fig
 
 
-@_projector
+@styled
 def learned_temperature_figure(results: dict | Sequence[dict]) -> Figure:
     """τ over training when it is learned, one line per initial value: the mean over seeds with a band of ± one
     standard deviation.
@@ -271,22 +240,22 @@ def learned_temperature_figure(results: dict | Sequence[dict]) -> Figure:
     """
     seeds = as_seeds(results)
     floor = 1 / seeds[0]["settings"]["max_logit_scale"]
-    fig = Figure(figsize=(10.0, 4.4))
+    fig = figure(10.0, 4.4)
     ax, rel = fig.subplots(1, 2)
     for i, curve in enumerate(epoch_curves(seeds, "temperature_end")):
-        style = _style(i)
+        style = series_style(i)
         start = curve["value"]
         ax.plot(curve["epoch"], curve["mean"], ms=5, label=f"starts at τ = {start:g}", **style)
         _band(ax, curve["epoch"], curve["mean"], curve["std"], style["color"])
         relative = [m / start for m in curve["mean"]]
         rel.plot(curve["epoch"], relative, ms=5, **style)
         _band(rel, curve["epoch"], relative, [s / start for s in curve["std"]], style["color"])
-    ax.axhline(floor, color="grey", ls="--", lw=1.5, label=f"clamp: τ ≥ {floor:g}")
+    ax.axhline(floor, color=REFERENCE, ls="--", lw=1.5, label=f"clamp: τ ≥ {floor:g}")
     ax.set_yscale("log")
     ax.set_ylabel("learned τ")
     ax.set_title(f"learned τ ({_seeds_note(seeds)})")
     ax.legend()
-    rel.axhline(1, color="grey", lw=1)
+    rel.axhline(1, color=REFERENCE, lw=1)
     rel.set_ylabel("τ / τ at the start")
     rel.set_title("relative to where it started")
     for a in (ax, rel):

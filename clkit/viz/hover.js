@@ -4,7 +4,7 @@
   function attach(gd) {
     var tip = document.createElement("div");
     tip.style.cssText = "position:absolute;display:none;pointer-events:none;z-index:1000;background:#fff;" +
-      "border:1px solid #999;border-radius:3px;padding:3px;font:11px sans-serif;text-align:center";
+      "border:1px solid #999;border-radius:3px;padding:3px;font:15px sans-serif;text-align:center";
     var img = document.createElement("div");
     img.style.cssText = "width:" + tile * zoom + "px;height:" + tile * zoom + "px;image-rendering:pixelated;" +
       "background-image:url(" + atlas + ");background-size:" + cols * tile * zoom + "px auto";
