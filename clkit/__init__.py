@@ -16,7 +16,7 @@ import importlib
 
 __version__ = "0.1.0"
 
-_SUBMODULES = ("augment", "cli", "data", "evaluate", "losses", "methods", "models", "recipes", "scale", "sweep", "train",
+_SUBMODULES = ("augment", "cli", "data", "evaluate", "exercises", "losses", "methods", "models", "recipes", "scale", "sweep", "train",
                "viz", "widgets")
 
 

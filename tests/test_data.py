@@ -652,3 +652,23 @@ def test_the_default_shapes_are_light_and_the_polarity_set_keeps_both(small_shap
     assert mixed.name == "shapes_polarity"
     assert 0.3 < data.shape_polarity(mixed.images).float().mean() < 0.7  # about half light, half dark
     assert "shapes_polarity" in data.OFFLINE and data.available("shapes_polarity")
+
+
+def test_shape_attributes_are_the_nuisances_the_images_were_drawn_with():
+    from clkit import data
+
+    images = data.make_shapes(200, seed=3, polarity="random").images
+    attrs = data.shape_attributes(200, seed=3, polarity="random")
+    assert set(attrs) == {"size", "rotation", "x", "y", "shape brightness", "background brightness"}
+    assert all(v.shape == (200,) for v in attrs.values())
+    # The polarity read off the pixels agrees with the two drawn colours.
+    lighter = attrs["shape brightness"] > attrs["background brightness"]
+    assert (data.shape_polarity(images) == lighter).float().mean() > 0.95
+    # The corner pixel is background: its brightness follows the drawn background colour.
+    corner = images[:, :, 0, 0].float() @ torch.tensor([0.299, 0.587, 0.114]) / 255
+    assert torch.corrcoef(torch.stack([corner, attrs["background brightness"]]))[0, 1] > 0.9
+    light = data.shape_attributes(200, seed=3)
+    assert (light["shape brightness"] > light["background brightness"]).all()
+    assert data.attributes("shapes", "test")["size"].shape == (len(data.load("shapes", "test")),)
+    with pytest.raises(ValueError, match="only the procedural sets"):
+        data.attributes("digits", "test")

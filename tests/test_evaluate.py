@@ -50,6 +50,23 @@ def test_knn_k_is_capped_and_validated(split):
         evaluate.knn_accuracy(xtr, ytr[:-1], xte, yte)
 
 
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        (lambda xtr, ytr, xte, yte: (xtr[:0], ytr[:0], xte, yte), r"the bank is empty \(train_z has 0 rows\)"),
+        (lambda xtr, ytr, xte, yte: (xtr, ytr, xte[:0], yte[:0]), r"there are no queries \(test_z has 0 rows\)"),
+        (lambda xtr, ytr, xte, yte: (xtr, ytr[:, None], xte, yte), r"train_y must be 1-D, .* got shape \(400, 1\)"),
+        (lambda xtr, ytr, xte, yte: (xtr, ytr, xte, yte[None]), r"test_y must be 1-D, .* got shape \(1, 200\)"),
+        (lambda xtr, ytr, xte, yte: (xtr, ytr - 1, xte, yte), r"train_y must hold class indices 0, 1, …, C − 1, got -1"),
+        (lambda xtr, ytr, xte, yte: (xtr, ytr, xte, -yte), r"test_y must hold class indices .* got -3"),
+    ],
+)
+@pytest.mark.parametrize("probe", [evaluate.knn_accuracy, evaluate.neighbour_agreement, evaluate.few_shot])
+def test_probes_refuse_empty_sets_and_labels_that_are_not_class_indices(split, change, message, probe):
+    with pytest.raises(ValueError, match=message):
+        probe(*change(*split))
+
+
 @pytest.mark.parametrize("C", [0.01, 1.0])
 def test_linear_probe_matches_scikit_learns_logistic_regression(C):
     x, y = clustered(900, d=20, classes=5, noise=3.0, seed=3)
@@ -185,3 +202,29 @@ def test_neighbour_agreement_matches_scikit_learns_neighbours():
     assert evaluate.neighbour_agreement(bank, bank_y, bank, bank_y, k=1) == 1.0  # each point finds itself
     with pytest.raises(ValueError, match="k must be between 1 and the bank size 60"):
         evaluate.neighbour_agreement(bank, bank_y, queries, query_y, k=61)
+
+
+@pytest.mark.parametrize("alpha", [0.0, 3.0])
+def test_ridge_r2_matches_scikit_learns_ridge_on_standardised_features(alpha):
+    from sklearn.linear_model import Ridge
+    from sklearn.metrics import r2_score
+
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(300, 6, generator=g) * torch.tensor([1.0, 5.0, 0.1, 2.0, 1.0, 3.0])
+    t = x @ torch.tensor([0.5, -0.2, 4.0, 0.0, 1.0, 0.1]) + 0.5 * torch.randn(300, generator=g)
+    xtr, ttr, xte, tte = x[:200], t[:200], x[200:], t[200:]
+    mean, std = xtr.mean(0), xtr.std(0)
+    reference = Ridge(alpha=alpha).fit(((xtr - mean) / std).numpy(), ttr.numpy())
+    expected = r2_score(tte.numpy(), reference.predict(((xte - mean) / std).numpy()))
+    assert evaluate.ridge_r2(xtr, ttr, xte, tte, alpha=alpha) == pytest.approx(expected, abs=1e-6)
+
+
+def test_the_readout_finds_a_property_that_is_there_and_not_one_that_is_not():
+    g = torch.Generator().manual_seed(1)
+    x = torch.randn(400, 10, generator=g)
+    present, absent = x[:, 0] * 2 + 0.1 * torch.randn(400, generator=g), torch.randn(400, generator=g)
+    report = evaluate.readout_report({"x": (x[:300], x[300:])}, {"present": present[:300], "absent": absent[:300]},
+                                     {"present": present[300:], "absent": absent[300:]})
+    assert report["x"]["present"] > 0.95 and report["x"]["absent"] < 0.1
+    with pytest.raises(ValueError, match="constant"):
+        evaluate.r2_score(torch.ones(5), torch.zeros(5))

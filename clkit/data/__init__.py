@@ -59,6 +59,7 @@ from clkit.data.shapes import (
     SHAPES_SIZES,
     SHAPES_SUPERSAMPLE,
     make_shapes,
+    shape_attributes,
     shape_polarity,
 )
 
@@ -73,7 +74,9 @@ __all__ = [
     "TextSet",
     "available",
     "load",
+    "attributes",
     "make_shapes",
+    "shape_attributes",
     "shape_polarity",
     "to_float",
 ]
@@ -146,3 +149,14 @@ def available(name: str, root: str | os.PathLike | None = None) -> bool:
     if key in OFFLINE:
         return True
     return _files_present(key, str(root or default_root()))
+
+
+def attributes(name: str, split: str = "train") -> dict[str, "torch.Tensor"]:
+    """The nuisances drawn for each image of a procedural split (``shapes``, ``shapes_polarity``), in the order
+    :func:`load` returns the images: :func:`clkit.data.shape_attributes` of that split."""
+    if name not in ("shapes", "shapes_polarity"):
+        raise ValueError(f"{name!r} has no recorded attributes; only the procedural sets do: shapes, shapes_polarity")
+    if split not in SHAPES_SIZES:
+        raise ValueError(f"unknown split {split!r}; valid splits are {', '.join(SHAPES_SIZES)}")
+    polarity = "light" if name == "shapes" else "random"
+    return shape_attributes(SHAPES_SIZES[split], seed=SHAPES_SEEDS[split], polarity=polarity)

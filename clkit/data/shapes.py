@@ -51,7 +51,7 @@ from torch import Tensor
 
 from clkit.data.records import ImageSet
 
-__all__ = ["SHAPES", "SHAPE_CLASSES", "make_shapes", "shape_polarity"]
+__all__ = ["SHAPES", "SHAPE_CLASSES", "make_shapes", "shape_attributes", "shape_polarity"]
 
 # Each shape is an inside test on shape-local coordinates (x right, y up) and fits inside
 # the unit disc, so placing that disc inside the image never cuts a shape off. Per-image
@@ -184,6 +184,42 @@ def _contrasting_colours(n: int, g: torch.Generator) -> tuple[Tensor, Tensor]:
 POLARITIES = ("light", "dark", "random")
 
 
+def _draw(n: int, g: torch.Generator, polarity: str):
+    """Every per-image random choice of :func:`make_shapes`, in the generator's order."""
+    k = len(SHAPE_CLASSES)
+    labels = (torch.arange(n) % k)[torch.randperm(n, generator=g)]
+    lo, hi = math.log(SHAPES_SCALE[0]), math.log(SHAPES_SCALE[1])
+    scale = torch.exp(lo + (hi - lo) * torch.rand(n, generator=g))
+    angle = math.radians(SHAPES_ROTATION_DEG) * (2 * torch.rand(n, generator=g) - 1)
+    reach = SHAPES_MARGIN - scale  # how far the centre may move and keep the shape inside
+    centre = (2 * torch.rand(n, 2, generator=g) - 1) * reach[:, None]
+    fg, bg = _contrasting_colours(n, g)
+    if polarity != "random":
+        swap = (_luminance(fg) < _luminance(bg)) if polarity == "light" else (_luminance(fg) > _luminance(bg))
+        fg, bg = torch.where(swap[:, None], bg, fg), torch.where(swap[:, None], fg, bg)
+    grad_dir = 2 * math.pi * torch.rand(n, generator=g)
+    grad_amp = SHAPES_GRADIENT * torch.rand(n, generator=g)
+    return labels, scale, angle, centre, fg, bg, grad_dir, grad_amp
+
+
+def shape_attributes(n: int, seed: int = 0, polarity: str = "light") -> dict[str, Tensor]:
+    """The nuisances :func:`make_shapes` drew for each image, without drawing the images.
+
+    The same ``n``, ``seed`` and ``polarity`` give the attributes of the same images, in the same order: what a
+    representation should be free to forget, to measure how much of each it kept (notebook 03).
+
+    Returns:
+        name → (n,) float tensor: ``size`` (the shape's scale, a fraction of the half-width), ``rotation``
+        (degrees), ``x`` and ``y`` (the centre, in [-1, 1], y up), ``shape brightness`` and
+        ``background brightness`` (luminance of the two colours, in [0, 1]).
+    """
+    if polarity not in POLARITIES:
+        raise ValueError(f"polarity must be one of {POLARITIES}, got {polarity!r}")
+    _, scale, angle, centre, fg, bg, _, _ = _draw(n, torch.Generator().manual_seed(seed), polarity)
+    return {"size": scale, "rotation": torch.rad2deg(angle), "x": centre[:, 0], "y": centre[:, 1],
+            "shape brightness": _luminance(fg), "background brightness": _luminance(bg)}
+
+
 def make_shapes(n: int, seed: int = 0, size: int = 32, polarity: str = "light") -> ImageSet:
     """Draw ``n`` images of the 10 procedural shapes; the same ``seed`` gives the same bytes.
 
@@ -207,19 +243,7 @@ def make_shapes(n: int, seed: int = 0, size: int = 32, polarity: str = "light") 
     if polarity not in POLARITIES:
         raise ValueError(f"polarity must be one of {POLARITIES}, got {polarity!r}")
     g = torch.Generator().manual_seed(seed)
-    k = len(SHAPE_CLASSES)
-    labels = (torch.arange(n) % k)[torch.randperm(n, generator=g)]
-    lo, hi = math.log(SHAPES_SCALE[0]), math.log(SHAPES_SCALE[1])
-    scale = torch.exp(lo + (hi - lo) * torch.rand(n, generator=g))
-    angle = math.radians(SHAPES_ROTATION_DEG) * (2 * torch.rand(n, generator=g) - 1)
-    reach = SHAPES_MARGIN - scale  # how far the centre may move and keep the shape inside
-    centre = (2 * torch.rand(n, 2, generator=g) - 1) * reach[:, None]
-    fg, bg = _contrasting_colours(n, g)
-    if polarity != "random":
-        swap = (_luminance(fg) < _luminance(bg)) if polarity == "light" else (_luminance(fg) > _luminance(bg))
-        fg, bg = torch.where(swap[:, None], bg, fg), torch.where(swap[:, None], fg, bg)
-    grad_dir = 2 * math.pi * torch.rand(n, generator=g)
-    grad_amp = SHAPES_GRADIENT * torch.rand(n, generator=g)
+    labels, scale, angle, centre, fg, bg, grad_dir, grad_amp = _draw(n, g, polarity)
 
     ss = SHAPES_SUPERSAMPLE
     fine = size * ss
@@ -262,7 +286,7 @@ def shape_polarity(images: Tensor) -> Tensor:
     The shape covers a minority of the pixels, so it pulls the mean luminance away from the
     median (the background's) in its own direction. The sign of that contrast survives every
     SimCLR augmentation (jitter rescales and shifts it, grayscale keeps it), which makes it a
-    feature an encoder can use to tell images apart without looking at the shape (notebook 05).
+    feature an encoder can use to tell images apart without looking at the shape (notebook 09).
     """
     x = images.float()
     gray = x.mean(1) if x.shape[1] == 1 else torch.einsum("nchw,c->nhw", x[:, :3], torch.tensor(_LUMA))

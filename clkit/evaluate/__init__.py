@@ -5,7 +5,9 @@ cheap classifier can read off them, the encoder frozen, and by the geometry of t
 
 - :mod:`~clkit.evaluate.features`: :func:`features` (h or z, for every evaluation), ``embed``,
   ``project``, the raw-pixel baseline, BatchNorm calibration of an untrained network;
-- :mod:`~clkit.evaluate.probes`: kNN, linear probe, few-shot, and the kNN monitor for ``fit``;
+- :mod:`~clkit.evaluate.probes`: kNN, linear probe (its strength chosen on a validation split), few-shot, and
+  the kNN monitor for ``fit``;
+- :mod:`~clkit.evaluate.readout`: the R² of a ridge regression from the features to a continuous nuisance;
 - :mod:`~clkit.evaluate.geometry`: alignment, uniformity, effective rank, collapse, view geometry;
 - :mod:`~clkit.evaluate.neighbours`: nearest neighbours and the closest/farthest pairs.
 """
@@ -31,6 +33,7 @@ from clkit.evaluate.neighbours import (
     nearest_neighbours,
     within_class_pairs,
 )
+from clkit.evaluate.readout import ALPHA_GRID, r2_score, readout_report, ridge_r2
 from clkit.evaluate.probes import (
     C_GRID,
     choose_C,
@@ -45,7 +48,8 @@ from clkit.evaluate.probes import (
 )
 
 __all__ = [
-    "C_GRID", "choose_C", "validation_split", "Neighbours", "Pairs", "SPACES", "alignment", "calibrate_batchnorm", "collapse_metrics", "contrastive_accuracy",
+    "ALPHA_GRID", "C_GRID", "Neighbours", "Pairs", "SPACES", "alignment", "calibrate_batchnorm", "choose_C",
+    "collapse_metrics", "contrastive_accuracy", "r2_score", "readout_report", "ridge_r2", "validation_split",
     "covariance_spectrum", "cross_class_pairs", "effective_rank", "embed", "extreme_pairs", "features", "few_shot",
     "format_table", "geometry_report", "knn_accuracy", "knn_monitor", "linear_probe", "model_device",
     "nearest_neighbours", "neighbour_agreement", "per_dimension_std", "project", "raw_pixels", "report", "singular_values", "uniformity",

@@ -310,7 +310,7 @@ def format_table(results: dict[str, dict[str, float]], percent: bool = True) -> 
 # --- geometry ---
 # Neighbour search, the audit of the space (its closest and farthest pairs), the covariance
 # spectrum and per-dimension spread behind the collapse dashboard, and the alignment/uniformity
-# measure tracked over training. Used by notebook 05 (embedding geometry).
+# measure tracked over training. Used by notebooks 06–08 (embedding geometry, the hypersphere, collapse).
 
 
 def knn_monitor(bank: Any, queries: Any, k: int = 20, space: str = "h") -> Callable[[nn.Module], dict[str, float]]:

@@ -45,7 +45,9 @@ _BATCHES = {"ci": [16, 64], "laptop": [32, 64, 128, 256, 512], "full": [32, 64, 
 
 #: Every stored sweep, by file stem, in the order of the lessons.
 SWEEPS: dict[str, LessonSweep] = {
-    "temperature_sweep": LessonSweep("temperature", _same([0.05, 0.1, 0.2, 0.5, 1.0])),
+    # At ci three values: the two ends and the middle, which notebook 05 compares with.
+    "temperature_sweep": LessonSweep("temperature", {"ci": [0.05, 0.2, 1.0], "laptop": [0.05, 0.1, 0.2, 0.5, 1.0],
+                                                     "full": [0.05, 0.1, 0.2, 0.5, 1.0]}),
     "temperature_learned": LessonSweep("temperature", _same([0.05, 1.0]), {"learn_temperature": True}),
     "temperature_learned_own_lr": LessonSweep("temperature", _same([0.05, 1.0]), {
         "learn_temperature": True, "temperature_lr_scale": LEARNED_LR_SCALE}),

@@ -13,6 +13,8 @@ and the rest work without naming a module:
   conversion;
 - :mod:`~clkit.viz.images`: image grids, augmented views, neighbour and pair galleries, the thumbnail atlas;
 - :mod:`~clkit.viz.curves`: training curves, result bars, :class:`LivePlot` and the sweep figures;
+- :mod:`~clkit.viz.comparisons`: measured runs side by side: a two-factor ablation, one setting under two
+  conditions, label-efficiency curves;
 - :mod:`~clkit.viz.losses`: the loss itself: similarity heatmaps, the softmax over negatives, temperature;
 - :mod:`~clkit.viz.embeddings`: embedding spaces: UMAP, the circle and the sphere, the
   alignment–uniformity plane, the collapse dashboard, class-sorted similarities;
@@ -24,6 +26,7 @@ and the rest work without naming a module:
 
 from __future__ import annotations
 
+from clkit.viz.comparisons import ablation_bars, label_efficiency_figure, readout_bars, sweeps_figure
 from clkit.viz.curves import (
     LivePlot,
     alignment_uniformity_figure,
@@ -57,6 +60,10 @@ from clkit.viz.losses import (
 from clkit.viz.style import _display_figures_as_png, class_colours, class_markers, to_numpy_image
 
 __all__ = [
+    "ablation_bars",
+    "label_efficiency_figure",
+    "readout_bars",
+    "sweeps_figure",
     "HoverThumbnails",
     "LivePlot",
     "alignment_uniformity_figure",

@@ -1,4 +1,4 @@
-"""Pictures of embedding spaces (notebook 05).
+"""Pictures of embedding spaces (notebooks 06–08).
 
 UMAP maps, class-sorted similarity matrices, the circle and the sphere, the alignment–uniformity
 plane and the collapse dashboard. Classes are told apart by colour and marker together
