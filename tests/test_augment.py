@@ -471,6 +471,39 @@ def test_bad_images_and_params_are_refused():
         aug.sample(-1, 32, 32)
 
 
+@pytest.mark.parametrize("scale, shift, low, high", [(255, 0, "0", "255"), (2, 0, "0", "2"), (1, -0.5, "-0.5", "0.5")])
+def test_float_images_outside_zero_to_one_are_refused_with_how_to_convert(scale, shift, low, high):
+    images = torch.randint(0, 256, (4, 3, 16, 16), dtype=torch.uint8)
+    images[0, 0, 0, :2] = torch.tensor([0, 255], dtype=torch.uint8)  # the full range, so the message is exact
+    bad = images.float() / 255 * scale + shift
+    aug = simclr(16)
+    message = rf"float images must hold values in \[0, 1\], got values from {low} to {high}: pass uint8 .*/ 255"
+    for make_views in (aug, lambda x: aug.apply(x, aug.sample(4, 16, 16)), lambda x: two_views(x, aug),
+                       lambda x: views(x, byol(16))):
+        with pytest.raises(ValueError, match=message):
+            make_views(bad)
+    assert aug(images.float() / 255, generator()).shape == (4, 3, 16, 16)  # what the message advises works
+
+
+def test_nan_images_are_refused_too():
+    images = torch.rand(2, 3, 16, 16)
+    images[1, 2, 3, 4] = float("nan")
+    with pytest.raises(ValueError, match=r"must hold values in \[0, 1\], got values from nan"):
+        simclr(16)(images)
+
+
+def test_views_check_float_images_once_and_uint8_images_never(monkeypatch):
+    checks = []
+    real_aminmax = torch.aminmax
+    monkeypatch.setattr(torch, "aminmax", lambda x: checks.append(x.dtype) or real_aminmax(x))
+    images = torch.randint(0, 256, (4, 3, 16, 16), dtype=torch.uint8)
+    for recipes in (byol(16), multi_crop(16, 8, n_local=3)):
+        assert len(views(images, recipes, generator())) == len(recipes)
+    assert checks == []
+    assert len(views(images.float() / 255, multi_crop(16, 8, n_local=3), generator())) == 5
+    assert checks == [torch.float32]
+
+
 # --------------------------------------------------------------------------- solarize
 
 

@@ -77,12 +77,23 @@ def test_learned_temperature_gets_a_gradient():
     assert tau.grad is not None and torch.isfinite(tau.grad)
 
 
-@pytest.mark.parametrize("tau", [0.0, -0.1, float("nan")])
-def test_non_positive_temperature_is_refused(tau):
-    with pytest.raises(ValueError, match="temperature must be > 0"):
+@pytest.mark.parametrize("tau", [0.0, -0.1, float("nan"), float("inf"), torch.tensor(float("inf"))])
+def test_temperatures_that_are_not_finite_and_positive_are_refused(tau):
+    message = r"temperature must be > 0 and finite, got (-?0.0|-0.1|nan|inf).*τ = ∞ would make every candidate"
+    with pytest.raises(ValueError, match=message):
         nt_xent(torch.randn(3, 4), torch.randn(3, 4), tau)
-    with pytest.raises(ValueError, match="temperature must be > 0"):
+    with pytest.raises(ValueError, match=message):
         info_nce(torch.randn(3, 4), torch.randn(3, 4), temperature=tau)
+
+
+def test_an_empty_batch_is_refused_instead_of_giving_nan():
+    empty = torch.randn(0, 4)
+    message = r"z1 and z2 hold no embeddings \(N = 0\).*it would be NaN"
+    for loss in (nt_xent, losses.alignment):
+        with pytest.raises(ValueError, match=message):
+            loss(empty, empty)
+    with pytest.raises(ValueError, match=r"query and key hold no embeddings \(N = 0\)"):
+        info_nce(empty, empty)
 
 
 def test_mismatched_shapes_are_refused():

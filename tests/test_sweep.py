@@ -95,6 +95,19 @@ def test_bad_requests_are_refused_with_the_valid_choices():
         sweep.preset("huge")
 
 
+def test_a_damaged_results_file_is_named_and_never_trained_over(tmp_path):
+    out = tmp_path / "s.json"
+    for damage, reason in [('{"format": "clkit.sweep/1", "runs": [', "not valid JSON: "), ("", "not valid JSON: ")]:
+        out.write_text(damage)
+        with pytest.raises(ValueError, match=rf"s.json is damaged \({reason}.*\); delete it, or start the sweep over"):
+            sweep.load(out)
+        with pytest.raises(ValueError, match=r"s.json is damaged"):
+            sweep.sweep("temperature", [0.1], out=out, progress=False, **TINY)
+    out.write_text("[1, 2]")
+    with pytest.raises(ValueError, match=r"s.json is not a clkit sweep result \(format 'list'"):
+        sweep.load(out)
+
+
 def test_presets_are_settings():
     for name in ("ci", "laptop", "full"):
         sweep.settings_from(**sweep.preset(name))

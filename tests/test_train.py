@@ -1,12 +1,20 @@
-"""The training loop: seeding, checkpoint/resume, the NaN guard, the history."""
+"""The training loop: seeding, checkpoint/resume, the NaN guard, the history, and bad input met with a clear error."""
 
+import contextlib
+import errno
+import io
 import json
 import math
+import re
+import types
+import warnings
 
 import pytest
 import torch
 
-from clkit import augment, data, methods, models, train
+from clkit import augment, data, methods, models, recipes, train
+from clkit.losses import nt_xent
+from clkit.train import files
 
 
 @pytest.fixture(scope="module")
@@ -189,3 +197,113 @@ def test_resume_refuses_a_checkpoint_of_another_recipe(tiny, tmp_path):
     train.fit(built(), tiny, epochs=1, batch_size=64, out=tmp_path, progress=False)
     with pytest.raises(ValueError, match=r"recipe crop_min: 0.4 → 0.2"):
         train.fit(built(crop_min=0.2), tiny, epochs=1, batch_size=64, out=tmp_path, progress=False)
+
+
+# --------------------------------------------------------------------------- bad input, damaged files, what a run says
+
+
+def test_a_damaged_checkpoint_is_named_with_what_to_do(tiny, tmp_path):
+    train.fit(simclr(), tiny, epochs=1, batch_size=64, out=tmp_path, progress=False)
+    path = tmp_path / "checkpoint.pt"
+    written = path.read_bytes()
+    damages = {  # what a full disk, a killed copy or a stray write leaves, and how the message names it
+        written[: len(written) // 2]: "torch.load failed: ",
+        written[:100]: "torch.load failed: PytorchStreamReader failed reading zip archive: failed finding central",
+        b"": "the file is empty",
+        b"{not a checkpoint": "torch.load failed: ",
+    }
+    for damaged, reason in damages.items():
+        path.write_bytes(damaged)
+        with pytest.raises(ValueError, match=rf"{re.escape(str(path))} is damaged \({reason}.*\); delete it, and train"):
+            train.read_checkpoint(path)
+    with pytest.raises(train.DamagedFile, match=r"is damaged .*; delete it, or pass resume=False to start over in"):
+        train.fit(simclr(), tiny, epochs=1, batch_size=64, out=tmp_path, progress=False)
+    train.fit(simclr(), tiny, epochs=1, batch_size=64, out=tmp_path, resume=False, progress=False)
+    assert train.read_checkpoint(path)["epoch"] == 1
+
+
+def test_out_must_be_a_folder_that_can_be_written_before_training_starts(tiny, tmp_path, monkeypatch):
+    trained = []
+    notes = tmp_path / "notes.txt"
+    notes.write_text("not a run folder")
+    with pytest.raises(ValueError, match=r"notes.txt is a file, not a folder: give the folder for the run's files"):
+        train.fit(simclr(), tiny, epochs=1, batch_size=64, out=notes, progress=False, callbacks=[trained.append])
+
+    def read_only_file_system(*args, **kwargs):
+        raise OSError(errno.EROFS, "Read-only file system")
+
+    monkeypatch.setattr(files, "tempfile", types.SimpleNamespace(TemporaryFile=read_only_file_system))
+    with pytest.raises(ValueError, match=r"cannot write in .*run \(Read-only file system\): give a folder you can"):
+        train.fit(simclr(), tiny, epochs=1, batch_size=64, out=tmp_path / "run", progress=False,
+                  callbacks=[trained.append])
+    assert trained == []
+
+
+@pytest.mark.parametrize("device", ["tpu", "xla", "gpu"])
+def test_unknown_devices_are_refused_with_the_valid_ones(device):
+    with pytest.raises(ValueError, match=rf"device '{device}'; valid devices are auto, cpu, cuda, cuda:N .* and mps"):
+        train.resolve_device(device)
+
+
+def test_a_finished_run_says_so_trains_nothing_and_repairs_a_damaged_history(tiny, tmp_path, capsys):
+    first = simclr()
+    history = train.fit(first, tiny, epochs=1, batch_size=64, out=tmp_path, progress=False)
+    capsys.readouterr()
+    again = simclr(seed=5)
+    train.fit(again, tiny, epochs=1, batch_size=64, out=tmp_path, progress=False)
+    printed = capsys.readouterr().out
+    assert f"Nothing to train: {tmp_path} holds this run, finished (epoch 1: loss {history.last('loss'):.3f}); " \
+           "pass resume=False to train it again" in printed
+    torch.testing.assert_close(weights(again), weights(first), rtol=0, atol=0)
+
+    (tmp_path / "history.json").write_text("{garbage")
+    with pytest.raises(ValueError, match=r"history.json is damaged \(not valid JSON: "):
+        train.History.load(tmp_path / "history.json")
+    with pytest.warns(UserWarning, match=r"history.json was damaged \(not valid JSON: .*\); it is rewritten from "
+                                         r"checkpoint.pt"):
+        train.fit(simclr(), tiny, epochs=1, batch_size=64, out=tmp_path, progress=False)
+    assert train.History.load(tmp_path / "history.json").steps == history.steps
+
+
+def test_an_interruption_is_reported_on_a_line_of_its_own_in_the_callers_words(tiny, tmp_path):
+    advice = train.Advice(resume="run the same command again to resume", restart="pass --restart")
+    terminal = io.StringIO()  # stdout and stderr (the progress bar) interleaved, as a terminal shows them
+    with contextlib.redirect_stdout(terminal), contextlib.redirect_stderr(terminal):
+        history = train.fit(simclr(), tiny, epochs=3, batch_size=64, out=tmp_path, callbacks=[StopAfter(2)],
+                            advice=advice)
+    assert history.interrupted
+    line = f"Interrupted after epoch 2: the checkpoint of epoch 2 is in {tmp_path}; run the same command again to resume"
+    assert f"\n{line}\n" in terminal.getvalue()
+    assert "call fit again" not in terminal.getvalue()
+
+
+class Collapsed(methods.SimCLR):
+    """Every view mapped to the same point: the loss is log(2N − 1) at every step, and stays there."""
+
+    def forward(self, batch):
+        z1, z2 = self.encode(self.views(batch))
+        point = torch.ones_like(z1) + 0 * (z1 + z2)  # still a function of the weights, so backward runs
+        return methods.StepOutput(nt_xent(point, point, 0.2), {})
+
+
+def test_a_run_whose_loss_sits_at_the_collapsed_value_warns_once(tiny):
+    train.seed_everything(0)
+    method = Collapsed(models.encoder("small_cnn", width=4), augment.simclr(32), projection_dim=16)
+    message = (r"the run looks collapsed: the training loss of epoch 2 \(4.844\) sits at 4.844, its value when every "
+               r"view maps to the same point.* A lower learning rate \(it is 0.001\)")
+    with pytest.warns(UserWarning, match=message) as caught:
+        train.fit(method, tiny, epochs=3, batch_size=64, progress=False)
+    assert sum("looks collapsed" in str(w.message) for w in caught) == 1
+
+
+def test_a_learning_run_does_not_warn_and_only_a_loss_with_a_collapsed_value_reports_one(tiny):
+    train.seed_everything(0)
+    method = recipes.build(recipes.recipe("simclr", "shapes", "ci", projection_dim=16), tiny.shape, 10)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        history = train.fit(method, tiny, epochs=2, batch_size=32, lr=2e-3, progress=False)
+    assert history["loss"][-1] < 0.95 * math.log(2 * 32 - 1)
+    assert not [w for w in caught if "looks collapsed" in str(w.message)]
+    assert method.collapsed_loss(32) == pytest.approx(math.log(63)) and method.collapsed_loss(1) is None
+    positives_only = methods.PositivesOnly(models.encoder("small_cnn", width=4), augment.simclr(32))
+    assert positives_only.collapsed_loss(32) is None  # its loss is 0 at collapse: the minimum it is built to find

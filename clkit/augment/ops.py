@@ -1,9 +1,10 @@
 """Batched image ops with one parameter per image, each as torchvision defines it on floats.
 
-Every function takes a batch ``(N, C, H, W)`` of float images in [0, 1] (:func:`unit_float`
-makes them, and refuses floats outside that range) and per-image parameters as ``(N,)`` tensors, and does the whole batch at once: no Python loop runs over
+Every function takes a batch ``(N, C, H, W)`` of float images in [0, 1] and per-image
+parameters as ``(N,)`` tensors, and does the whole batch at once: no Python loop runs over
 images. The tests check each against ``torchvision.transforms.v2.functional`` applied
-image by image with the same parameters.
+image by image with the same parameters. :func:`unit_float` is where images enter: it
+turns uint8 into such floats and refuses floats outside [0, 1].
 
 Colour: :func:`adjust_brightness`, :func:`adjust_contrast`, :func:`adjust_saturation`,
 :func:`adjust_hue`, :func:`color_jitter` (the four in a per-image order),
@@ -60,7 +61,7 @@ def unit_float(images: Tensor) -> Tensor:
     """Images as floats in [0, 1], what every op here expects: uint8 divided by 255, floats as they are.
 
     Floats outside [0, 1] are refused: images in 0..255 stored as floats would otherwise come out
-    washed out and mostly clipped to 1. The check is one min/max reduction and runs only for
+    with values far above 1 and many pixels clipped. The check is one min/max reduction, run only for
     images on the CPU: on a GPU, reading its result would make the host wait for the device at
     every batch, so there the caller's contract stands unchecked. uint8 images need no check.
     """

@@ -25,6 +25,7 @@ from torch import Tensor
 
 from clkit.augment.ops import JITTER_OPS, apply_to_subset, color_jitter, crop_resize_flip, gaussian_blur
 from clkit.augment.ops import sample_crop_boxes, solarize, to_grayscale, unit_float
+from clkit.data import to_float
 
 __all__ = ["Params", "SimCLRAugment", "crop_only", "each_op", "simclr", "weak"]
 
@@ -202,16 +203,18 @@ class SimCLRAugment:
             grayscale=grayscale, blur=blur, sigma=sigma, solarize=solar,
         )  # fmt: skip
 
-    def apply(self, images: Tensor, params: Params) -> Tensor:
+    def apply(self, images: Tensor, params: Params, *, checked: bool = False) -> Tensor:
         """Apply ``params`` to a batch, deterministically, on the images' device.
 
         images: (N, C, H, W) uint8 (0..255) or float (0..1, else refused: see :func:`unit_float`), C in {1, 3}.
         params: from :meth:`sample` for N images of height H and width W.
+        checked: the images are floats already known to lie in [0, 1] (:func:`views` checks them once for
+            all its views), so the range check is skipped.
         Returns: (N, C, size, size) float32 in [0, 1], on the images' device.
         """
         _check_images(images)
         _check_params(params, images.shape)
-        x = unit_float(images).to(torch.float32)
+        x = (to_float(images) if checked else unit_float(images)).to(torch.float32)
         x = crop_resize_flip(x, params.top, params.left, params.height, params.width, params.flip, self.size)
         factors = torch.stack([params.brightness, params.contrast, params.saturation, params.hue], dim=1)
         color_jitter(x, params.jitter, params.order, factors)
@@ -221,11 +224,12 @@ class SimCLRAugment:
         apply_to_subset(x, params.solarize, functools.partial(solarize, threshold=self.solarize_threshold))
         return x
 
-    def __call__(self, images: Tensor, generator: torch.Generator | None = None) -> Tensor:
-        """One random view of each image: (N, C, H, W) -> (N, C, size, size) float32 in [0, 1]."""
+    def __call__(self, images: Tensor, generator: torch.Generator | None = None, *, checked: bool = False) -> Tensor:
+        """One random view of each image: (N, C, H, W) -> (N, C, size, size) float32 in [0, 1] (``checked``: as for
+        :meth:`apply`)."""
         _check_images(images)
         n, _, height, width = images.shape
-        return self.apply(images, self.sample(n, height, width, generator))
+        return self.apply(images, self.sample(n, height, width, generator), checked=checked)
 
     def __repr__(self) -> str:
         def p(value: float) -> str:

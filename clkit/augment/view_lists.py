@@ -14,6 +14,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from clkit.augment.ops import unit_float
 from clkit.augment.recipe import SimCLRAugment, _check_int, simclr
 
 __all__ = ["byol", "multi_crop", "two_views", "views"]
@@ -30,14 +31,16 @@ def views(images: Tensor, recipes: Sequence[Recipe], generator: torch.Generator 
     test). Each view is drawn one after the other from the same generator. Returns one
     (N, C, size, size) float32 tensor per recipe, each with that recipe's ``size``.
 
-    Every recipe receives the images as given and converts them itself: uint8 is divided by
-    255 without a check, float is checked once per view (see :func:`~clkit.augment.ops.unit_float`).
+    The images become floats once for all the views (:func:`~clkit.augment.ops.unit_float`): uint8 is
+    divided by 255 without a check, float is checked once to lie in [0, 1].
     """
     recipes = list(recipes)
     for i, recipe in enumerate(recipes):
         if not callable(recipe):
             raise TypeError(f"recipes[{i}] must be a SimCLRAugment or a callable, got {type(recipe).__name__}")
-    return [recipe(images, generator) for recipe in recipes]
+    x = unit_float(images)
+    return [recipe(x, generator, checked=True) if isinstance(recipe, SimCLRAugment) else recipe(x, generator)
+            for recipe in recipes]
 
 
 def two_views(

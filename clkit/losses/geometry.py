@@ -20,14 +20,17 @@ def alignment(z1: Tensor, z2: Tensor, alpha: float = 2) -> Tensor:
     r"""Alignment of positive pairs (Wang & Isola 2020): E ‖f(x) − f(y)‖₂^α on normalised embeddings.
 
     0 when every pair coincides; 2 (for α = 2) when partners are unrelated points on the sphere.
+    Its gradient is finite everywhere for α ≥ 1, coinciding pairs included.
 
     Args:
         z1, z2: (N, D) embeddings of the two views, row-aligned, N ≥ 1. They are ℓ2-normalised here.
     """
     check_pair(z1, z2, ("z1", "z2"))
     a, b = F.normalize(z1.float(), dim=1), F.normalize(z2.float(), dim=1)
-    squared = (a - b).pow(2).sum(dim=1)  # ‖a − b‖², (N,)
-    return squared.mean() if alpha == 2 else squared.pow(alpha / 2).mean()
+    if alpha == 2:
+        return (a - b).pow(2).sum(dim=1).mean()  # ‖a − b‖², (N,)
+    # Through the norm, whose gradient at a coinciding pair is 0: (‖a − b‖²)^(α/2) would give NaN there.
+    return torch.linalg.vector_norm(a - b, dim=1).pow(alpha).mean()
 
 
 def uniformity(z: Tensor, t: float = 2) -> Tensor:

@@ -60,7 +60,9 @@ def read_checkpoint(path: str | Path) -> dict[str, Any]:
     """
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
-    except (RuntimeError, EOFError, pickle.UnpicklingError) as error:
+    except (FileNotFoundError, IsADirectoryError, PermissionError):
+        raise  # not damage: the path is wrong or not readable, and the error says so
+    except (RuntimeError, EOFError, OSError, pickle.UnpicklingError) as error:
         reason = f"torch.load failed: {str(error).split('. ')[0]}" if str(error) else "the file is empty"
         raise DamagedFile(path, reason, "delete it, and train again to write a new one") from None
     if not isinstance(state, dict) or "method" not in state:

@@ -1,0 +1,120 @@
+"""Every loss, property-tested: one shared suite over a registry, which a new loss joins with one line.
+
+Each entry of :data:`LOSSES` is a loss as a function of two row-aligned batches ``(z1, z2)`` (row i of
+one is the positive of row i of the other) and the properties it promises:
+
+- every loss: a finite value and finite gradients for any input, identical and all-zero embeddings
+  included;
+- ``SCALE``: the loss normalises each embedding, so scaling any row by a positive factor changes nothing;
+- ``SYMMETRIC``: swapping the two batches changes nothing (the paper's loss treats both views alike);
+- ``PERMUTATION``: shuffling the pairs (both batches by the same permutation) changes nothing.
+
+Inputs are drawn on a coarse grid (multiples of 1/4 in [-2, 2]), so ties, repeated rows and zero
+rows are common, and with some probability the two views are identical, every row is the same
+point, or everything is zero. Examples are derandomised so a run is repeatable.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import NamedTuple
+
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from torch import Tensor
+
+from clkit import losses
+
+SCALE, SYMMETRIC, PERMUTATION = "scale", "symmetric", "permutation"
+
+
+class Loss(NamedTuple):
+    """A loss of two row-aligned batches and the properties it promises."""
+
+    name: str
+    fn: Callable[[Tensor, Tensor], Tensor]
+    properties: frozenset[str]
+
+
+def promises(*properties: str) -> frozenset[str]:
+    return frozenset(properties)
+
+
+#: The registry: one line per loss.
+LOSSES = [
+    Loss("nt_xent", lambda z1, z2: losses.nt_xent(z1, z2, 0.1), promises(SCALE, SYMMETRIC, PERMUTATION)),
+    Loss("info_nce", lambda q, k: losses.info_nce(q, k, temperature=0.1), promises(SCALE, PERMUTATION)),
+    Loss("alignment", losses.alignment, promises(SCALE, SYMMETRIC, PERMUTATION)),
+    Loss("alignment α=1", lambda z1, z2: losses.alignment(z1, z2, alpha=1), promises(SCALE, SYMMETRIC, PERMUTATION)),
+    Loss("uniformity", lambda z1, z2: losses.uniformity(torch.cat([z1, z2])), promises(SCALE, SYMMETRIC, PERMUTATION)),
+]
+
+EXAMPLES = settings(max_examples=40, deadline=None, derandomize=True, database=None)
+
+
+def having(prop: str) -> list:
+    return [pytest.param(loss, id=loss.name) for loss in LOSSES if prop in loss.properties]
+
+
+@st.composite
+def pairs(draw, max_rows: int = 6, max_dim: int = 5) -> tuple[Tensor, Tensor]:
+    """Two (N, D) float32 batches: random grid values, or one of the degenerate cases."""
+    n, d = draw(st.integers(1, max_rows)), draw(st.integers(1, max_dim))
+    grid = st.integers(-8, 8).map(lambda v: v / 4)
+
+    def batch() -> Tensor:
+        return torch.tensor(draw(st.lists(grid, min_size=n * d, max_size=n * d)), dtype=torch.float32).view(n, d)
+
+    case = draw(st.sampled_from(["random", "identical views", "one point", "zeros"]))
+    z1 = batch()
+    if case == "identical views":
+        return z1, z1.clone()
+    if case == "one point":
+        return z1[:1].expand(n, d).clone(), z1[:1].expand(n, d).clone()
+    if case == "zeros":
+        return torch.zeros(n, d), torch.zeros(n, d)
+    return z1, batch()
+
+
+def close(a: Tensor, b: Tensor) -> bool:
+    return torch.allclose(a, b, rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("loss", [pytest.param(loss, id=loss.name) for loss in LOSSES])
+@EXAMPLES
+@given(views=pairs())
+def test_value_and_gradients_are_finite_for_any_input(loss, views):
+    z1, z2 = (z.requires_grad_() for z in views)
+    value = loss.fn(z1, z2)
+    value.backward()
+    assert value.shape == () and torch.isfinite(value)
+    assert torch.isfinite(z1.grad).all() and torch.isfinite(z2.grad).all()
+
+
+@pytest.mark.parametrize("loss", having(SCALE))
+@EXAMPLES
+@given(views=pairs(), data=st.data())
+def test_scaling_any_embedding_changes_nothing(loss, views, data):
+    z1, z2 = views
+    factors = st.lists(st.integers(1, 400).map(lambda v: v / 20), min_size=len(z1), max_size=len(z1))
+    s1, s2 = (torch.tensor(data.draw(factors))[:, None] for _ in range(2))
+    assert close(loss.fn(s1 * z1, s2 * z2), loss.fn(z1, z2))
+
+
+@pytest.mark.parametrize("loss", having(SYMMETRIC))
+@EXAMPLES
+@given(views=pairs())
+def test_swapping_the_views_changes_nothing(loss, views):
+    z1, z2 = views
+    assert close(loss.fn(z2, z1), loss.fn(z1, z2))
+
+
+@pytest.mark.parametrize("loss", having(PERMUTATION))
+@EXAMPLES
+@given(views=pairs(), data=st.data())
+def test_shuffling_the_pairs_together_changes_nothing(loss, views, data):
+    z1, z2 = views
+    order = torch.tensor(data.draw(st.permutations(range(len(z1)))), dtype=torch.long)
+    assert close(loss.fn(z1[order], z2[order]), loss.fn(z1, z2))
