@@ -4,7 +4,8 @@ Each entry of :data:`LOSSES` is a loss as a function of two row-aligned batches 
 one is the positive of row i of the other) and the properties it promises:
 
 - every loss: a finite value and finite gradients for any input, identical and all-zero embeddings
-  included;
+  included; a loss built on batch statistics declares ``min_rows`` and must refuse smaller batches
+  with a ValueError (the other properties are checked on batches of at least ``min_rows``);
 - ``SCALE``: the loss normalises each embedding, so scaling any row by a positive factor changes nothing;
 - ``SYMMETRIC``: swapping the two batches changes nothing (the paper's loss treats both views alike);
 - ``PERMUTATION``: shuffling the pairs (both batches by the same permutation) changes nothing.
@@ -21,7 +22,7 @@ from typing import NamedTuple
 
 import pytest
 import torch
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 from torch import Tensor
 
@@ -36,10 +37,16 @@ class Loss(NamedTuple):
     name: str
     fn: Callable[[Tensor, Tensor], Tensor]
     properties: frozenset[str]
+    min_rows: int = 1
 
 
 def promises(*properties: str) -> frozenset[str]:
     return frozenset(properties)
+
+
+def two_views(z1: Tensor, z2: Tensor) -> tuple[Tensor, Tensor]:
+    """The two views as one labelled batch: ``cat(z1, z2)`` with labels ``arange(N)`` twice."""
+    return torch.cat([z1, z2]), torch.arange(len(z1)).repeat(2)
 
 
 #: The registry: one line per loss.
@@ -49,6 +56,18 @@ LOSSES = [
     Loss("alignment", losses.alignment, promises(SCALE, SYMMETRIC, PERMUTATION)),
     Loss("alignment α=1", lambda z1, z2: losses.alignment(z1, z2, alpha=1), promises(SCALE, SYMMETRIC, PERMUTATION)),
     Loss("uniformity", lambda z1, z2: losses.uniformity(torch.cat([z1, z2])), promises(SCALE, SYMMETRIC, PERMUTATION)),
+    # Batch statistics: no row-scaling invariance (Barlow Twins is invariant to scaling each *dimension*,
+    # see tests/test_redundancy.py), and no loss for a batch of one.
+    Loss("barlow_twins", lambda a, b: losses.barlow_twins(a, b).loss, promises(SYMMETRIC, PERMUTATION), 2),
+    Loss("vicreg", lambda a, b: losses.vicreg(a, b).loss, promises(SYMMETRIC, PERMUTATION), 2),
+    # Supervised losses, with row i of z1 and z2 as the one pair of class i (SupCon is then NT-Xent). The
+    # distance-based ones use the embeddings as given, so they promise no scale invariance.
+    Loss("supcon", lambda z1, z2: losses.supcon(*two_views(z1, z2)), promises(SCALE, SYMMETRIC, PERMUTATION)),
+    Loss("margin_contrastive same", lambda z1, z2: losses.margin_contrastive(z1, z2, torch.ones(len(z1))),
+         promises(SYMMETRIC, PERMUTATION)),
+    Loss("triplet rolled negative", lambda z1, z2: losses.triplet(z1, z2, z2.roll(1, 0)), promises()),
+    *(Loss(f"batch_triplet {m}", lambda z1, z2, m=m: losses.batch_triplet(*two_views(z1, z2), mining=m),
+           promises(SYMMETRIC, PERMUTATION)) for m in ("semi-hard", "hard", "all")),
 ]
 
 EXAMPLES = settings(max_examples=40, deadline=None, derandomize=True, database=None)
@@ -87,6 +106,10 @@ def close(a: Tensor, b: Tensor) -> bool:
 @given(views=pairs())
 def test_value_and_gradients_are_finite_for_any_input(loss, views):
     z1, z2 = (z.requires_grad_() for z in views)
+    if len(z1) < loss.min_rows:
+        with pytest.raises(ValueError, match=f"N = {len(z1)}"):
+            loss.fn(z1, z2)
+        return
     value = loss.fn(z1, z2)
     value.backward()
     assert value.shape == () and torch.isfinite(value)
@@ -98,6 +121,7 @@ def test_value_and_gradients_are_finite_for_any_input(loss, views):
 @given(views=pairs(), data=st.data())
 def test_scaling_any_embedding_changes_nothing(loss, views, data):
     z1, z2 = views
+    assume(len(z1) >= loss.min_rows)
     factors = st.lists(st.integers(1, 400).map(lambda v: v / 20), min_size=len(z1), max_size=len(z1))
     s1, s2 = (torch.tensor(data.draw(factors))[:, None] for _ in range(2))
     assert close(loss.fn(s1 * z1, s2 * z2), loss.fn(z1, z2))
@@ -108,6 +132,7 @@ def test_scaling_any_embedding_changes_nothing(loss, views, data):
 @given(views=pairs())
 def test_swapping_the_views_changes_nothing(loss, views):
     z1, z2 = views
+    assume(len(z1) >= loss.min_rows)
     assert close(loss.fn(z2, z1), loss.fn(z1, z2))
 
 
@@ -116,5 +141,6 @@ def test_swapping_the_views_changes_nothing(loss, views):
 @given(views=pairs(), data=st.data())
 def test_shuffling_the_pairs_together_changes_nothing(loss, views, data):
     z1, z2 = views
+    assume(len(z1) >= loss.min_rows)
     order = torch.tensor(data.draw(st.permutations(range(len(z1)))), dtype=torch.long)
     assert close(loss.fn(z1[order], z2[order]), loss.fn(z1, z2))

@@ -3,6 +3,9 @@
 - :mod:`~clkit.losses.contrastive`: InfoNCE and NT-Xent (with the ``gather=`` hook for
   several processes), their logits and the pretext accuracy read from them;
 - :mod:`~clkit.losses.geometry`: alignment and uniformity (Wang & Isola 2020);
+- :mod:`~clkit.losses.metric`: supervised metric learning: the margin contrastive loss, triplets
+  (given or mined in a labelled batch) and SupCon;
+- :mod:`~clkit.losses.redundancy`: Barlow Twins and VICReg, which need no negatives;
 - :mod:`~clkit.losses.temperature`: one anchor's softmax and gradient weights, for the
   temperature lesson.
 """
@@ -19,9 +22,13 @@ from clkit.losses.contrastive import (
     pretext_accuracy,
 )
 from clkit.losses.geometry import alignment, uniformity
+from clkit.losses.metric import batch_triplet, margin_contrastive, pairwise_distances, supcon, triplet
+from clkit.losses.redundancy import RedundancyTerms, barlow_twins, check_batch, vicreg
 from clkit.losses.temperature import AnchorWeights, anchor_weights
 
 __all__ = [
-    "AnchorWeights", "Gather", "Logits", "alignment", "anchor_weights", "check_pair", "check_temperature",
-    "collapsed_nt_xent", "info_nce", "nt_xent", "nt_xent_logits", "pretext_accuracy", "uniformity",
+    "AnchorWeights", "Gather", "Logits", "RedundancyTerms", "alignment", "anchor_weights", "barlow_twins",
+    "check_batch", "check_pair", "check_temperature", "collapsed_nt_xent", "info_nce", "nt_xent",
+    "nt_xent_logits", "pretext_accuracy", "uniformity", "vicreg",
+    "batch_triplet", "margin_contrastive", "pairwise_distances", "supcon", "triplet",
 ]

@@ -43,6 +43,11 @@ class Logits(NamedTuple):
     targets: Tensor
 
 
+def at_least_float32(z: Tensor) -> Tensor:
+    """``z`` in float32 or wider: half precision loses what distances, softmaxes and batch statistics need."""
+    return z.to(torch.promote_types(z.dtype, torch.float32))
+
+
 def check_temperature(temperature: float | Tensor) -> None:
     """Refuse τ ≤ 0, τ = ∞ and NaN: the logits are divided by τ, so it must be a finite positive number.
 
