@@ -108,7 +108,10 @@ DATASETS: dict[str, dict[str, Any]] = {
     "cifar10": dict(encoder="resnet18", n_train=0, crop_min=0.08, jitter_strength=0.5, grayscale_p=0.2, blur_p=0.0,
                     temperature=0.5, batch_size=512, optimizer="sgd", lr=0.12, weight_decay=5e-4),
 }
-METHOD_SETTINGS: dict[str, dict[str, Any]] = {"simclr": {}, "supervised": {}, "positives_only": {}}
+# Barlow Twins and VICReg keep the kit's small head (the papers expand to 3 × 8,192) at every scale for now; their
+# losses' weights are the papers' (the methods' defaults).
+METHOD_SETTINGS: dict[str, dict[str, Any]] = {"simclr": {}, "supervised": {}, "positives_only": {}, "barlow_twins": {},
+                                              "vicreg": {}}
 SCALES: dict[str, dict[str, Any]] = {
     "ci": dict(n_train=1024, epochs=1),  # the smallest run that exercises every step
     "laptop": {},  # the base: a few minutes on 2 CPU cores

@@ -116,3 +116,31 @@ def test_lr_scales_must_name_trainable_parameters():
     method.lr_scales = {"no_such_weight": 2.0}
     with pytest.raises(ValueError, match="not trainable parameters"):
         train.loop._make_optimizer(method, "adamw", 1e-3, 0.0)
+
+
+@pytest.mark.parametrize("name, loss, logged", [
+    ("barlow_twins", losses.barlow_twins, {"invariance", "redundancy"}),
+    ("vicreg", losses.vicreg, {"invariance", "variance", "covariance"}),
+])
+def test_redundancy_methods_train_on_their_loss_of_their_own_projections(name, loss, logged):
+    torch.manual_seed(0)
+    method = methods.METHODS[name](models.encoder("small_cnn", width=4), augment.simclr(32), projection_dim=8)
+    images = torch.randint(0, 256, (6, 3, 32, 32), dtype=torch.uint8)
+    torch.manual_seed(1)
+    out = method(methods.Batch(images))
+    torch.manual_seed(1)
+    v1, v2 = augment.two_views(images, method.augment)
+    z1, z2 = method.head(method.backbone(torch.cat([v1, v2]))).chunk(2)
+    torch.testing.assert_close(out.loss, loss(z1, z2).loss)
+    assert set(out.logs) == logged and all(not v.requires_grad for v in out.logs.values())
+
+
+@pytest.mark.parametrize("name", ["barlow_twins", "vicreg"])
+def test_redundancy_methods_train_a_few_steps_from_their_recipe(name, small_shapes):
+    from clkit import recipes, train
+
+    r = recipes.recipe(name, "shapes", "ci")
+    train.seed_everything(0)
+    method = recipes.build(r, tuple(small_shapes.images.shape[1:]), 10)
+    history = train.fit(method, small_shapes, epochs=1, batch_size=32, lr=1e-3, progress=False)
+    assert math.isfinite(history["loss"][-1]) and "invariance" in history.epochs[-1]
