@@ -23,6 +23,7 @@ the encoder what a linear probe on a handful of examples can use.
 from __future__ import annotations
 
 import dataclasses
+import json
 import math
 import tempfile
 import time
@@ -63,6 +64,9 @@ class LabelSettings:
     scratch_steps: int = 400
     scratch_batch: int = 256
     seed: int = 0
+
+
+_FIELDS = tuple(f.name for f in dataclasses.fields(LabelSettings))
 
 
 def preset(scale_name: str | None = None) -> dict[str, Any]:
@@ -126,9 +130,9 @@ def label_efficiency(
         one test accuracy per count), ``simclr_knn`` (the encoder's kNN accuracy with every label, the
         lessons' protocol) and ``wall_s``.
     """
-    unknown = sorted(set(settings) - {f.name for f in dataclasses.fields(LabelSettings)})
+    unknown = sorted(set(settings) - set(_FIELDS))
     if unknown:
-        valid = ", ".join(f.name for f in dataclasses.fields(LabelSettings))
+        valid = ", ".join(_FIELDS)
         raise ValueError(f"unknown setting(s) {', '.join(unknown)}; valid settings are {valid}")
     s = LabelSettings(**{**settings, "per_class": tuple(settings.get("per_class", LabelSettings.per_class))})
     _check(s)
@@ -174,8 +178,6 @@ def label_efficiency(
 
 def save(results: dict[str, Any], path: str | Path) -> None:
     """Write one seed's results as JSON (atomically)."""
-    import json
-
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     atomic_write_text(path, json.dumps(results, indent=1))
@@ -183,8 +185,6 @@ def save(results: dict[str, Any], path: str | Path) -> None:
 
 def load(path: str | Path) -> dict[str, Any]:
     """Read results written by :func:`save`; a file of another kind is refused."""
-    import json
-
     results = json.loads(Path(path).read_text())
     if results.get("format") != FORMAT:
         raise ValueError(f"{path} is not a label-efficiency result (format {results.get('format')!r}, "
@@ -199,7 +199,7 @@ def stored_or_run(name: str, *, rerun: bool = False, **kwargs: Any) -> dict[str,
     current = scale.current()
     folder = Path(tempfile.mkdtemp(prefix="clkit-labels-")) if current == "ci" else results_dir()
     path = folder / f"{name}_{current}.json"
-    settings = {k: v for k, v in kwargs.items() if k in {f.name for f in dataclasses.fields(LabelSettings)}}
+    settings = {k: v for k, v in kwargs.items() if k in _FIELDS}
     wanted = {**asdict(LabelSettings(**settings)), "per_class": list(settings.get("per_class",
                                                                                   LabelSettings.per_class))}
     if path.exists() and not rerun:
