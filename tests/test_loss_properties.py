@@ -68,6 +68,26 @@ LOSSES = [
     Loss("triplet rolled negative", lambda z1, z2: losses.triplet(z1, z2, z2.roll(1, 0)), promises()),
     *(Loss(f"batch_triplet {m}", lambda z1, z2, m=m: losses.batch_triplet(*two_views(z1, z2), mining=m),
            promises(SYMMETRIC, PERMUTATION)) for m in ("semi-hard", "hard", "all")),
+    Loss("negative_cosine", losses.negative_cosine, promises(SCALE, SYMMETRIC, PERMUTATION)),
+    Loss("normalized_mse", losses.normalized_mse, promises(SCALE, SYMMETRIC, PERMUTATION)),
+    # MoCo with a fixed queue (the D axes) as negatives; the query and key sides differ, so not symmetric.
+    Loss("moco queue", lambda q, k: torch.nn.functional.cross_entropy(
+        *losses.moco_logits(q, k, torch.eye(q.shape[1]), 0.1)), promises(SCALE, PERMUTATION)),
+    Loss("batch_margin_contrastive", lambda z1, z2: losses.batch_margin_contrastive(*two_views(z1, z2)).loss,
+         promises(SYMMETRIC, PERMUTATION)),
+    # SimCLR's Table 2 losses normalise, so a row's scale is free; a mined triple is picked by comparing similarities,
+    # and rescaling can round one of the grid's ties either way, so only "all" promises scale invariance.
+    *(Loss(f"nt_logistic {m}", lambda z1, z2, m=m: losses.nt_logistic(z1, z2, 0.5, m).loss,
+           promises(SCALE, SYMMETRIC, PERMUTATION) if m == "all" else promises(SYMMETRIC, PERMUTATION))
+      for m in ("all", "semi-hard", "hard")),
+    *(Loss(f"margin_triplet {m}", lambda z1, z2, m=m: losses.margin_triplet(z1, z2, 0.4, m).loss,
+           promises(SCALE, SYMMETRIC, PERMUTATION) if m == "all" else promises(SYMMETRIC, PERMUTATION))
+      for m in ("all", "semi-hard", "hard")),
+    # Clustering losses read each row as scores against K prototypes (SwAV) or output dimensions (DINO, the views
+    # their own teacher with a zero centre); the scores are not normalised, so no scale invariance.
+    Loss("swav", lambda a, b: losses.swav_loss([a, b]).loss, promises(SYMMETRIC, PERMUTATION)),
+    Loss("dino", lambda a, b: losses.dino_loss([a, b], [a, b], torch.zeros(a.shape[1])).loss,
+         promises(SYMMETRIC, PERMUTATION)),
 ]
 
 EXAMPLES = settings(max_examples=40, deadline=None, derandomize=True, database=None)

@@ -16,7 +16,7 @@ SMALL_SHAPES = {"train": data.make_shapes(256, seed=0), "test": data.make_shapes
 def sweep_loads_small_shapes():
     # Rendering the full 12,000 shapes takes seconds; the sweep's logic needs only a few hundred.
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(sweep.settings, "_load", lambda name, split: SMALL_SHAPES[split])
+        patch.setattr(sweep.settings, "load_split", lambda name, split: SMALL_SHAPES[split])
         yield
 
 

@@ -18,7 +18,10 @@ from matplotlib.text import Text  # noqa: E402
 from PIL import Image  # noqa: E402
 
 from clkit import augment, evaluate, losses, train, viz  # noqa: E402
+from clkit.data.toy import make_toy, toy_views  # noqa: E402
+from clkit.train import toy as toy_train  # noqa: E402
 from clkit.viz import style  # noqa: E402
+from clkit.viz import toy as toy_viz  # noqa: E402
 
 
 @pytest.fixture
@@ -143,8 +146,22 @@ def _sweeps():
     return [fake_results((0.05, 0.1, 0.2, 0.5, 1.0), seed=s) for s in (0, 1, 2)]
 
 
+TOY = make_toy(32, seed=0)
+
+
+def _toy_runs():
+    return {loss.name: toy_train.fit_toy(loss, TOY, steps=3)
+            for loss in (toy_train.margin_loss(1.0), toy_train.triplet_loss(0.05), toy_train.nt_xent_loss(0.2))}
+
+
 # Every figure function, built on small data the way the lessons call it.
 FIGURES = {
+    "toy_figure": lambda d: toy_viz.toy_figure(TOY, *toy_views(TOY.points, 0.05)),
+    "toy_embeddings_figure": lambda d: toy_viz.toy_embeddings_figure(_toy_runs(), TOY),
+    "push_figure": lambda d: toy_viz.push_figure(
+        {name: run.loss.push(*(run.embed(v) for v in toy_views(TOY.points, 0.05))) for name, run in _toy_runs().items()}),
+    "zero_temperature_figure": lambda d: toy_viz.zero_temperature_figure(
+        {1.0: 4.0, 0.1: 0.3, 0.01: 0.02}, {1.0: 0.02, 0.1: 0.1, 0.01: 0.4}, 0.01, candidates=63),
     "image_grid": lambda d: viz.image_grid(d["images"][:16], CLASSES * 2, ncols=16, size=0.7, suptitle="sixteen"),
     "views_figure": lambda d: viz.views_figure(d["images"][0], {"scale 0.01–0.1, s=2": augment.simclr(16)},
                                                n_views=8),

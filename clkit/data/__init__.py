@@ -63,6 +63,8 @@ from clkit.data.shapes import (
     shape_polarity,
 )
 
+from clkit.data.toy import ToySet, make_toy, toy_views
+
 __all__ = [
     "DATASETS",
     "OFFLINE",
@@ -72,13 +74,16 @@ __all__ = [
     "ImageSet",
     "Records",
     "TextSet",
+    "ToySet",
     "available",
     "load",
     "attributes",
     "make_shapes",
+    "make_toy",
     "shape_attributes",
     "shape_polarity",
     "to_float",
+    "toy_views",
 ]
 
 OFFLINE: tuple[str, ...] = ("shapes", "shapes_polarity", "digits", "photos")

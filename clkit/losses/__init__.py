@@ -4,12 +4,16 @@
   several processes), their logits and the pretext accuracy read from them;
 - :mod:`~clkit.losses.geometry`: alignment and uniformity (Wang & Isola 2020);
 - :mod:`~clkit.losses.metric`: supervised metric learning: the margin contrastive loss, triplets
-  (given or mined in a labelled batch) and SupCon;
+  (given or mined in a labelled batch), SupCon, and SimCLR's NT-Logistic and margin triplet;
 - :mod:`~clkit.losses.redundancy`: Barlow Twins and VICReg, which need no negatives;
+- :mod:`~clkit.losses.moco`: MoCo's InfoNCE logits against a queue or the batch's keys, and its collapsed value;
+- :mod:`~clkit.losses.bootstrap`: BYOL's normalised MSE and SimSiam's negative cosine, positives only;
+- :mod:`~clkit.losses.clustering`: SwAV's Sinkhorn codes and swapped prediction, DINO's self-distillation and centre;
 - :mod:`~clkit.losses.temperature`: one anchor's softmax and gradient weights, for the
   temperature lesson.
 """
 
+from clkit.losses.clustering import DINOTerms, SwAVTerms, dino_loss, sinkhorn, swav_loss, update_center
 from clkit.losses.contrastive import (
     Gather,
     Logits,
@@ -21,8 +25,22 @@ from clkit.losses.contrastive import (
     nt_xent_logits,
     pretext_accuracy,
 )
+from clkit.losses.bootstrap import negative_cosine, normalized_mse
 from clkit.losses.geometry import alignment, uniformity
-from clkit.losses.metric import batch_triplet, margin_contrastive, pairwise_distances, supcon, triplet
+from clkit.losses.metric import (
+    MetricTerms,
+    batch_margin_contrastive,
+    batch_triplet,
+    check_margin,
+    check_mining,
+    margin_contrastive,
+    margin_triplet,
+    nt_logistic,
+    pairwise_distances,
+    supcon,
+    triplet,
+)
+from clkit.losses.moco import collapsed_info_nce, moco_logits
 from clkit.losses.redundancy import RedundancyTerms, barlow_twins, check_batch, vicreg
 from clkit.losses.temperature import AnchorWeights, anchor_weights
 
@@ -31,4 +49,7 @@ __all__ = [
     "check_batch", "check_pair", "check_temperature", "collapsed_nt_xent", "info_nce", "nt_xent",
     "nt_xent_logits", "pretext_accuracy", "uniformity", "vicreg",
     "batch_triplet", "margin_contrastive", "pairwise_distances", "supcon", "triplet",
+    "MetricTerms", "batch_margin_contrastive", "check_margin", "check_mining", "margin_triplet", "nt_logistic",
+    "DINOTerms", "SwAVTerms", "dino_loss", "sinkhorn", "swav_loss", "update_center",
+    "collapsed_info_nce", "moco_logits", "negative_cosine", "normalized_mse",
 ]

@@ -2,10 +2,14 @@
 
 These losses use labels (or a same/different flag) where the self-supervised losses of
 :mod:`~clkit.losses.contrastive` use the two views of an image. The distance-based ones
-(:func:`margin_contrastive`, :func:`triplet`, :func:`batch_triplet`) work on the embeddings as
-given, in Euclidean distance: a margin is a length, so it is only meaningful for a known scale
-(FaceNet ℓ2-normalises its embeddings, and its α = 0.2 is a distance on the unit sphere; pass
-``F.normalize(z, dim=1)`` to do the same). :func:`supcon` normalises inside, as NT-Xent does.
+(:func:`margin_contrastive`, :func:`batch_margin_contrastive`, :func:`triplet`, :func:`batch_triplet`)
+work on the embeddings as given, in Euclidean distance: a margin is a length, so it is only meaningful
+for a known scale (FaceNet ℓ2-normalises its embeddings, and its α = 0.2 is a distance on the unit
+sphere; pass ``F.normalize(z, dim=1)`` to do the same). :func:`supcon` normalises inside, as NT-Xent does.
+
+:func:`nt_logistic` and :func:`margin_triplet` are the two losses SimCLR compared NT-Xent with
+(arXiv:2002.05709, Tables 2 and 4), on the two views' similarities uᵀv. They and
+:func:`batch_margin_contrastive`, which the Siamese methods train on, return :class:`MetricTerms`.
 
 Half-precision inputs are computed in float32; float32 and float64 inputs keep their dtype.
 Distances have a finite gradient everywhere, coinciding points included (there the gradient
@@ -13,6 +17,8 @@ of ‖a − b‖ is taken to be 0). No loss reads a value back to the host.
 """
 
 from __future__ import annotations
+
+from typing import NamedTuple
 
 import torch
 import torch.nn.functional as F
@@ -23,31 +29,51 @@ from clkit.losses.contrastive import at_least_float32, check_pair, check_tempera
 MININGS = ("semi-hard", "hard", "all")
 
 
+class MetricTerms(NamedTuple):
+    """A metric loss and what a run should watch of it (0-d tensors).
+
+    Attributes:
+        loss: the total to train on (it carries the gradient).
+        positive, negative: the mean term of the positive pairs and of the negatives; None where the loss
+            does not split so (a triplet's hinge of their difference).
+        active: detached, the share of the loss's hinge terms above zero: of the pairs or triplets that still
+            move the embeddings, which mining keeps up; None for a smooth loss, whose every term counts.
+    """
+
+    loss: Tensor
+    positive: Tensor | None
+    negative: Tensor | None
+    active: Tensor | None
+
+
 def _safe_sqrt(d2: Tensor) -> Tensor:
     """√d² with a zero (not infinite) gradient where d² = 0."""
     positive = d2 > 0
     return torch.where(positive, torch.where(positive, d2, torch.ones_like(d2)).sqrt(), torch.zeros_like(d2))
 
 
-def _check_margin(margin: float) -> None:
+def check_margin(margin: float) -> None:
+    """Refuse a margin below 0 (or NaN)."""
     if not margin >= 0:
-        raise ValueError(
-            f"margin must be ≥ 0, got {margin}: it is how much farther a negative must be than a positive "
-            "(a negative margin would reward triplets that are already wrong)"
-        )
+        raise ValueError(f"margin must be ≥ 0, got {margin}: it is how much farther a negative must be than a "
+                         "positive (a negative margin would reward triplets that are already wrong)")
 
 
 def _check_labels(z: Tensor, labels: Tensor, name: str = "labels") -> None:
     if z.ndim != 2:
         raise ValueError(f"z must be 2-D (N, D) embeddings, got shape {tuple(z.shape)}")
     if len(z) == 0:
-        raise ValueError(
-            "z holds no embeddings (N = 0): the loss is a mean over anchors, and an empty batch has none"
-        )
+        raise ValueError("z holds no embeddings (N = 0): the loss is a mean over anchors, and an empty batch has none")
     if labels.ndim != 1:
         raise ValueError(f"{name} must be 1-D (N,), one per embedding, got shape {tuple(labels.shape)}")
     if len(labels) != len(z):
         raise ValueError(f"{name} must have one entry per row of z: got {len(labels)} for N = {len(z)}")
+
+
+def check_mining(mining: str) -> None:
+    """Refuse a mining other than those of :data:`MININGS`."""
+    if mining not in MININGS:
+        raise ValueError(f"mining must be one of {MININGS}, got {mining!r}")
 
 
 def pairwise_distances(z: Tensor, squared: bool = False) -> Tensor:
@@ -56,8 +82,10 @@ def pairwise_distances(z: Tensor, squared: bool = False) -> Tensor:
     Computed from the Gram matrix, ‖a − b‖² = ‖a‖² + ‖b‖² − 2aᵀb, clamped at 0 against round-off.
     """
     z = at_least_float32(z)
+    with torch.autocast(z.device.type, enabled=False):  # bf16 autocast would round the Gram matrix to 3 digits
+        gram = z @ z.T
     sq = (z * z).sum(dim=1)
-    d2 = (sq[:, None] + sq[None, :] - 2 * z @ z.T).clamp_min(0)
+    d2 = (sq[:, None] + sq[None, :] - 2 * gram).clamp_min(0)
     d2 = d2.masked_fill(torch.eye(len(z), dtype=torch.bool, device=z.device), 0)
     return d2 if squared else _safe_sqrt(d2)
 
@@ -88,10 +116,44 @@ def margin_contrastive(z1: Tensor, z2: Tensor, same: Tensor, margin: float = 1.0
     """
     check_pair(z1, z2, ("z1", "z2"))
     _check_labels(z1, same, "same")
-    _check_margin(margin)
+    check_margin(margin)
     d = _distance(at_least_float32(z1), at_least_float32(z2), squared=False)
     s = same.to(d.dtype)
     return (s * d.pow(2) + (1 - s) * (margin - d).clamp_min(0).pow(2)).mean()
+
+
+def batch_margin_contrastive(z: Tensor, labels: Tensor, margin: float = 1.0, normalize: bool = False) -> MetricTerms:
+    r"""The margin contrastive loss (Hadsell et al. 2006) over every pair of a labelled batch.
+
+    Rows with the same label are similar pairs, rows with different labels dissimilar ones; each kind
+    is averaged apart, as if the pairs were drawn half similar, half dissimilar::
+
+        L = mean_{similar (i, j)} d_ij²  +  mean_{dissimilar (i, j)} max(0, m − d_ij)²
+
+    (twice :func:`margin_contrastive` of such a draw): of two views' pairs, N are similar and 2N(N − 1)
+    not, so one mean over all pairs would all but ignore the similar ones.
+
+    Args:
+        z: (M, D) embeddings (normalised here only with ``normalize``).
+        labels: (M,) labels, repeated for the views of one image.
+        margin: m ≥ 0.
+        normalize: ℓ2-normalise z first (distances then lie in [0, 2]).
+    Returns:
+        :class:`MetricTerms`: the two means as ``positive`` and ``negative``, and as ``active`` the share of
+        dissimilar pairs closer than m. A kind of pair the batch lacks contributes 0.
+    """
+    _check_labels(z, labels)
+    check_margin(margin)
+    u = F.normalize(at_least_float32(z), dim=1) if normalize else at_least_float32(z)
+    d = pairwise_distances(u)
+    same = labels[:, None] == labels[None, :]
+    pos, neg = same & ~torch.eye(len(u), dtype=torch.bool, device=u.device), ~same
+    hinge = (margin - d).clamp_min(0)
+    n_neg = neg.sum().clamp_min(1)
+    positive = torch.where(pos, d.pow(2), 0).sum() / pos.sum().clamp_min(1)
+    negative = torch.where(neg, hinge.pow(2), 0).sum() / n_neg
+    active = (neg & (hinge > 0)).sum().to(u.dtype) / n_neg
+    return MetricTerms(positive + negative, positive, negative, active)
 
 
 def triplet(
@@ -115,7 +177,7 @@ def triplet(
     """
     check_pair(anchor, positive, ("anchor", "positive"))
     check_pair(anchor, negative, ("anchor", "negative"))
-    _check_margin(margin)
+    check_margin(margin)
     a, p, n = at_least_float32(anchor), at_least_float32(positive), at_least_float32(negative)
     return (_distance(a, p, squared) - _distance(a, n, squared) + margin).clamp_min(0).mean()
 
@@ -152,9 +214,8 @@ def batch_triplet(
         0-d tensor.
     """
     _check_labels(z, labels)
-    _check_margin(margin)
-    if mining not in MININGS:
-        raise ValueError(f"mining must be one of {MININGS}, got {mining!r}")
+    check_margin(margin)
+    check_mining(mining)
     d = pairwise_distances(z, squared)  # (N, N)
     same = labels[:, None] == labels[None, :]
     eye = torch.eye(len(z), dtype=torch.bool, device=z.device)
@@ -219,3 +280,121 @@ def supcon(z: Tensor, labels: Tensor, temperature: float | Tensor = 0.1) -> Tens
     per_anchor = -(log_prob * pos).sum(dim=1) / n_pos.clamp_min(1)
     has_pos = n_pos > 0
     return per_anchor.sum() / has_pos.sum().clamp_min(1) + u.sum() * 0
+
+
+def _similarities(z1: Tensor, z2: Tensor, labels: Tensor | None, normalize: bool) -> tuple[Tensor, Tensor, Tensor]:
+    """The (2N, 2N) similarities uᵀv of the views [z1; z2], and which pairs are positives and negatives."""
+    check_pair(z1, z2, ("z1", "z2"))
+    if labels is not None:
+        _check_labels(z1, labels)
+    u = at_least_float32(torch.cat([z1, z2]))
+    u = F.normalize(u, dim=1) if normalize else u
+    y = (torch.arange(len(z1), device=u.device) if labels is None else labels).repeat(2)  # no labels: own class
+    same = y[:, None] == y[None, :]
+    with torch.autocast(u.device.type, enabled=False):  # bf16 autocast would round uᵀv to 3 digits, and tie them
+        s = u @ u.T
+    return s, same & ~torch.eye(len(u), dtype=torch.bool, device=u.device), ~same
+
+
+def _mine(s: Tensor, pos: Tensor, neg: Tensor, mining: str) -> tuple[Tensor, Tensor, Tensor]:
+    """The triples a mining keeps (see :func:`nt_logistic`), as (s_ap, s_an, kept), each (M, M) or (M, 1)."""
+    neg_s = torch.where(neg, s, float("-inf"))
+    has_neg = neg.any(dim=1, keepdim=True)
+    if mining == "hard":
+        s_ap = torch.where(pos, s, float("inf")).amin(dim=1, keepdim=True)
+        s_an, kept = neg_s.amax(dim=1, keepdim=True), pos.any(dim=1, keepdim=True) & has_neg
+    else:
+        ranked = neg_s.sort(dim=1).values  # each anchor's negatives, ascending; the non-negatives' −∞ first
+        below = torch.searchsorted(ranked, s.contiguous())  # (M, M): entries strictly less similar than p
+        candidate = ranked.gather(1, (below - 1).clamp_min(0))
+        semi_hard = (below > 0) & torch.isfinite(candidate)
+        s_ap, s_an, kept = s, torch.where(semi_hard, candidate, ranked[:, -1:]), pos & has_neg
+    # finite placeholders where nothing is kept, so that no ±∞ reaches the loss or its gradient
+    return torch.where(kept, s_ap, 0), torch.where(kept, s_an, 0), kept
+
+
+def nt_logistic(z1: Tensor, z2: Tensor, temperature: float | Tensor = 0.5, mining: str = "all",
+                normalize: bool = True, labels: Tensor | None = None) -> MetricTerms:
+    r"""SimCLR's NT-Logistic loss: each pair of views classified as positive or negative by σ(uᵀv / τ).
+
+    Table 2 of arXiv:2002.05709 gives the loss of one triple (anchor u, positive v⁺, negative v⁻) as
+    −[log σ(uᵀv⁺/τ) + log σ(−uᵀv⁻/τ)] on ℓ2-normalised vectors; L is its mean over the triples::
+
+        ℓ(a, p, n) = softplus(−s_ap / τ) + softplus(s_an / τ),      s = uᵀv
+
+    Each of the 2N views is an anchor; its positive is its other view (with ``labels``, every view of its
+    class), its negatives the 2N − 2 views of other images (classes). Averaging triples weighs the positive
+    term and the mean negative term equally per anchor (word2vec's negative sampling, which the paper
+    cites, sums its k negatives instead). The paper's comparison took negatives from one view only
+    (appendix B); the kit takes both, as NT-Xent does, so the losses weigh the same pairs differently.
+
+    Args:
+        z1, z2: (N, D) embeddings of the two views, row i of each from image i.
+        temperature: τ > 0 (the paper tuned it over 0.1–1).
+        mining: ``"all"`` (every triple); ``"semi-hard"`` (Table 4's "sh", after FaceNet: per anchor and
+            positive, the most similar negative still less similar than the positive, or the most similar
+            one if none is); ``"hard"`` (per anchor, its least similar positive, most similar negative).
+        normalize: ℓ2-normalise the embeddings (the paper's "N"); False compares raw dot products.
+        labels: (N,) one label per image, or None for each image its own class.
+    Returns:
+        :class:`MetricTerms`, the positive and negative means apart (no hinge: no ``active``); 0 for N = 1.
+    """
+    check_temperature(temperature)
+    check_mining(mining)
+    s, pos, neg = _similarities(z1, z2, labels, normalize)
+    if mining == "all":  # Σ_(a,p,n) [pull(a, p) + push(a, n)] = Σ_a |N(a)|·Σ_p pull(a, p) + |P(a)|·Σ_n push(a, n)
+        n_pos, n_neg = pos.sum(dim=1), neg.sum(dim=1)
+        triples = (n_pos * n_neg).sum().clamp_min(1)
+        positive = (n_neg * torch.where(pos, F.softplus(-s / temperature), 0).sum(dim=1)).sum() / triples
+        negative = (n_pos * torch.where(neg, F.softplus(s / temperature), 0).sum(dim=1)).sum() / triples
+    else:
+        s_ap, s_an, kept = _mine(s, pos, neg, mining)
+        count = kept.sum().clamp_min(1)
+        positive = torch.where(kept, F.softplus(-s_ap / temperature), 0).sum() / count
+        negative = torch.where(kept, F.softplus(s_an / temperature), 0).sum() / count
+    return MetricTerms(positive + negative, positive, negative, None)
+
+
+def margin_triplet(z1: Tensor, z2: Tensor, margin: float = 0.1, mining: str = "all", normalize: bool = True,
+                   labels: Tensor | None = None) -> MetricTerms:
+    r"""SimCLR's Margin Triplet loss: each positive more similar to the anchor than each negative by m.
+
+    Table 2 of arXiv:2002.05709 gives the loss of one triple as max(uᵀv⁻ − uᵀv⁺ + m, 0) on ℓ2-normalised
+    vectors; L is its mean over the triples the mining keeps, chosen as in :func:`nt_logistic`::
+
+        ℓ(a, p, n) = max(0, s_an − s_ap + m)
+
+    On the unit sphere ‖u − v‖² = 2 − 2uᵀv, so ℓ is half FaceNet's triplet on squared distances with
+    α = 2m: :func:`batch_triplet` (``squared=True``) of the normalised views is exactly 2·L for
+    ``"semi-hard"`` and ``"hard"``, and for ``"all"``, which averages its active triplets only, 2·L / active.
+
+    Args:
+        z1, z2: (N, D) embeddings of the two views, row i of each from image i.
+        margin: m ≥ 0, a difference of cosines (SimCLR tuned it over 0–1.6; FaceNet's α = 0.2 is m = 0.1).
+        mining: ``"all"``, ``"semi-hard"`` (Table 4's "sh") or ``"hard"``, as for :func:`nt_logistic`.
+        normalize: ℓ2-normalise the embeddings; False compares raw dot products.
+        labels: (N,) one label per image, or None for each image its own class.
+    Returns:
+        :class:`MetricTerms` with ``active``, the share of the kept triples whose hinge is above 0.
+    """
+    check_margin(margin)
+    check_mining(mining)
+    s, pos, neg = _similarities(z1, z2, labels, normalize)
+    if mining == "all":
+        # Σ_n max(0, s_an − t), t = s_ap − m: a suffix sum of each anchor's sorted negatives, no (a, p, n) cube
+        ranked = torch.where(neg, s, float("-inf")).sort(dim=1).values
+        threshold = s - margin  # (M, M), one per (a, p)
+        first = torch.searchsorted(ranked, threshold.contiguous(), side="right")  # the first negative above t
+        suffix = F.pad(torch.where(ranked.isfinite(), ranked, 0).flip(1).cumsum(1).flip(1), (0, 1))
+        above = ranked.shape[1] - first
+        hinges = suffix.gather(1, first) - above * threshold
+        triples = (pos * neg.sum(dim=1, keepdim=True)).sum().clamp_min(1)
+        loss = torch.where(pos, hinges, 0).sum() / triples
+        active = torch.where(pos, above, 0).sum().to(s.dtype) / triples
+    else:
+        s_ap, s_an, kept = _mine(s, pos, neg, mining)
+        hinge = (s_an - s_ap + margin).clamp_min(0)
+        count = kept.sum().clamp_min(1)
+        loss = torch.where(kept, hinge, 0).sum() / count
+        active = (kept & (hinge > 0)).sum().to(s.dtype) / count
+    return MetricTerms(loss, None, None, active)

@@ -5,20 +5,31 @@ A file per family:
 - :mod:`~clkit.methods.contrastive`: :class:`SimCLR`;
 - :mod:`~clkit.methods.supervised`: :class:`Supervised`, the labelled baseline;
 - :mod:`~clkit.methods.collapse`: :class:`PositivesOnly`, the method built to collapse;
-- :mod:`~clkit.methods.redundancy`: :class:`BarlowTwins` and :class:`VICReg`, no negatives, batch statistics.
+- :mod:`~clkit.methods.moco`: :class:`MoCo` (v2, and v3's symmetric in-batch form): a momentum key encoder and a queue;
+- :mod:`~clkit.methods.bootstrap`: :class:`BYOL` and :class:`SimSiam`, positives only, a predictor and a stop-gradient;
+- :mod:`~clkit.methods.redundancy`: :class:`BarlowTwins` and :class:`VICReg`, no negatives, batch statistics;
+- :mod:`~clkit.methods.clustering`: :class:`SwAV` and :class:`DINO`, clusters from multi-crop views;
+- :mod:`~clkit.methods.metric`: :class:`SupCon` (labels) and the Siamese losses :class:`MarginContrastive`,
+  :class:`Triplet` and :class:`NTLogistic`.
 
 :data:`METHODS` is the one registry of names; :func:`clkit.recipes.build` makes a method by
 name with its recipe's settings.
 """
 
 from clkit.methods.base import Batch, JointEmbedding, Method, StepOutput
+from clkit.methods.bootstrap import BYOL, SimSiam
+from clkit.methods.clustering import DINO, SwAV
 from clkit.methods.collapse import PositivesOnly
 from clkit.methods.contrastive import SimCLR
+from clkit.methods.metric import MarginContrastive, NTLogistic, Siamese, SupCon, Triplet
+from clkit.methods.moco import MoCo
 from clkit.methods.redundancy import BarlowTwins, VICReg
 from clkit.methods.supervised import Supervised
 
 METHODS: dict[str, type[Method]] = {"simclr": SimCLR, "supervised": Supervised, "positives_only": PositivesOnly,
-                                    "barlow_twins": BarlowTwins, "vicreg": VICReg}
+                                    "moco": MoCo, "byol": BYOL, "simsiam": SimSiam, "barlow_twins": BarlowTwins,
+                                    "vicreg": VICReg, "swav": SwAV, "dino": DINO, "supcon": SupCon, "margin": MarginContrastive,
+                                    "triplet": Triplet, "nt_logistic": NTLogistic}
 
-__all__ = ["METHODS", "Batch", "BarlowTwins", "JointEmbedding", "Method", "PositivesOnly", "SimCLR", "StepOutput",
+__all__ = ["BYOL", "DINO", "METHODS", "SwAV", "Batch", "BarlowTwins", "MarginContrastive", "MoCo", "NTLogistic", "Siamese", "SimSiam", "SupCon", "Triplet", "JointEmbedding", "Method", "PositivesOnly", "SimCLR", "StepOutput",
            "Supervised", "VICReg"]

@@ -41,16 +41,18 @@ and the rest work without naming a module:
 - :mod:`~clkit.sweep.lessons`: the stored sweeps the lessons show, defined once (``lessons.runs(stem)``);
 - :mod:`~clkit.sweep.labels`: label efficiency, a linear probe on SimCLR features against the same network trained
   from scratch on the same few labels;
+- :mod:`~clkit.sweep.zoo`: the method zoo at one budget (equal epochs or equal wall time), every method by its
+  recipe, measured by the same protocol;
 - :mod:`~clkit.sweep.prose`: the results in words (:func:`describe`, over one seed or several).
 
 To replace a function a sweep calls (a test stubbing the data or the training), patch it in the module
-that calls it, e.g. ``clkit.sweep.run._train_one`` or ``clkit.sweep.settings._load``: patching the name
+that calls it, e.g. ``clkit.sweep.run._train_one`` or ``clkit.sweep.settings.load_split``: patching the name
 re-exported here changes nothing a sweep runs.
 """
 
 from __future__ import annotations
 
-from clkit.sweep import labels, lessons
+from clkit.sweep import labels, lessons, zoo
 from clkit.sweep.prose import describe
 from clkit.sweep.run import build_method, environment, geometry, heldout_measure, stored_or_run, sweep
 from clkit.sweep.seeds import (
@@ -69,6 +71,7 @@ from clkit.sweep.store import FINAL_KEYS, FORMAT, format_table, load, results_di
 __all__ = [
     "labels",
     "lessons",
+    "zoo",
     "FINAL_KEYS",
     "FORMAT",
     "SWEEPABLE",

@@ -139,16 +139,17 @@ def recipe_for(s: SweepSettings) -> recipes.Recipe:
 
 
 @functools.lru_cache(maxsize=2)
-def _load(name: str, split: str) -> data.ImageSet:
-    # A sweep (and a notebook running several) loads the same splits again: render or read them once.
+def load_split(name: str, split: str) -> data.ImageSet:
+    """The whole split ``name``/``split``, loaded once per process (a sweep, and a notebook running several,
+    load the same splits again: render or read them once)."""
     return data.load(name, split)
 
 
 def datasets(s: SweepSettings) -> tuple[data.ImageSet, data.ImageSet]:
     """The training and test sets a sweep with settings ``s`` uses: class-balanced subsets of
     ``n_train`` and ``n_test`` images drawn with ``s.seed`` (each split is loaded once per process)."""
-    train_set = _load(s.dataset, "train")
-    test_set = _load(s.dataset, "test")
+    train_set = load_split(s.dataset, "train")
+    test_set = load_split(s.dataset, "test")
     if s.n_train and s.n_train < len(train_set):
         train_set = train_set.take(s.n_train, seed=s.seed)
     if s.n_test and s.n_test < len(test_set):

@@ -4,15 +4,32 @@
 - :mod:`~clkit.train.checkpoint`: checkpoints that resume a run and rebuild their model;
 - :mod:`~clkit.train.history`: :class:`History`, what a run measured;
 - :mod:`~clkit.train.distributed`: rank, world size and the DDP wrapper;
-- :mod:`~clkit.train.files`: atomic writes, the run folder checked before training, damaged files named.
+- :mod:`~clkit.train.files`: atomic writes, the run folder checked before training, damaged files named;
+- :mod:`~clkit.train.memory`: :class:`PeakMemory`, the peak memory a stretch of training added;
+- :mod:`~clkit.train.toy`: the margin lesson's 2-D toy: losses that report the push on every negative, a seconds-long trainer.
 """
 
 from clkit.train.checkpoint import CHECKPOINT, HISTORY, Advice, read_checkpoint
 from clkit.train.files import DamagedFile, atomic_save, atomic_write_text, writable_folder
 from clkit.train.history import History
 from clkit.train.loop import OPTIMIZERS, fit, resolve_device, seed_everything
+from clkit.train.memory import PeakMemory
+from clkit.train.toy import (
+    Push,
+    ToyLoss,
+    ToyRun,
+    fit_toy,
+    margin_loss,
+    mine_triplets,
+    nt_xent_loss,
+    toy_mlp,
+    triplet_loss,
+    zero_temperature_limit,
+)
 
 __all__ = [
-    "CHECKPOINT", "HISTORY", "Advice", "DamagedFile", "History", "OPTIMIZERS", "atomic_save", "atomic_write_text",
+    "CHECKPOINT", "HISTORY", "Advice", "DamagedFile", "History", "OPTIMIZERS", "PeakMemory", "atomic_save", "atomic_write_text",
     "fit", "read_checkpoint", "resolve_device", "seed_everything", "writable_folder",
+    "Push", "ToyLoss", "ToyRun", "fit_toy", "margin_loss", "mine_triplets", "nt_xent_loss", "toy_mlp", "triplet_loss",
+    "zero_temperature_limit",
 ]

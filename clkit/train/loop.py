@@ -212,7 +212,7 @@ def fit(
 
 def _sits_at(loss: float, collapsed: float | None) -> bool:
     """Whether an epoch's mean loss lies within :data:`COLLAPSE_TOLERANCE` of the collapsed value (if any)."""
-    return collapsed is not None and abs(loss - collapsed) <= COLLAPSE_TOLERANCE * collapsed
+    return collapsed is not None and abs(loss - collapsed) <= COLLAPSE_TOLERANCE * abs(collapsed)
 
 
 def _warn_collapsed(record: dict[str, float], collapsed: float, lr: float, bar) -> None:

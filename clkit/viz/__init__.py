@@ -20,6 +20,7 @@ and the rest work without naming a module:
   alignment–uniformity plane, the collapse dashboard, class-sorted similarities;
 - :mod:`~clkit.viz.interactive`: plotly figures (the UMAP map, the sphere), with image thumbnails on hover
   (script in ``hover.js``);
+- :mod:`~clkit.viz.toy`: the margin lesson's toy: its views, the embeddings, the push on every negative, the τ → 0 limit;
 - :mod:`~clkit.viz.twin`: a plotly figure that carries a static matplotlib twin of its data, shown wherever
   plotly is not.
 """
@@ -57,6 +58,7 @@ from clkit.viz.losses import (
     similarity_heatmap,
     softmax_over_negatives,
 )
+from clkit.viz.toy import push_figure, toy_embeddings_figure, toy_figure, zero_temperature_figure
 from clkit.viz.style import _display_figures_as_png, class_colours, class_markers, to_numpy_image
 
 __all__ = [
@@ -98,6 +100,10 @@ __all__ = [
     "umap_panels",
     "umap_plotly",
     "views_figure",
+    "push_figure",
+    "toy_embeddings_figure",
+    "toy_figure",
+    "zero_temperature_figure",
 ]
 
 _display_figures_as_png()

@@ -1,0 +1,349 @@
+"""The method zoo at one budget: every method trained by its recipe on the same images, measured the same way.
+
+Each member of :data:`ZOO` is a method of :data:`clkit.methods.METHODS` with its recipe for the dataset
+(:func:`clkit.recipes.recipe`), trained by :func:`clkit.train.fit` on the same class-balanced subset with the
+same seed, and measured by the lessons' one protocol: kNN (k = 20) on the backbone features h, the training
+images as the bank and the test images as queries, after every epoch (the learning curve); at the end the
+tuned linear probe (:func:`clkit.evaluate.linear_probe`), the training wall time (the epochs' training
+time, the measurements left out) and the peak memory the training added (:class:`clkit.train.PeakMemory`).
+Two references come with every seed: raw pixels and the random-init encoder (BatchNorm statistics
+calibrated on the training images, so its features are not a scale artefact).
+
+Two budgets:
+
+- ``"epochs"``: every member trains :attr:`ZooSettings.epochs` epochs;
+- ``"time"``: every member trains for about the wall time SimCLR took for those epochs: its epochs are
+  ``epochs × (SimCLR's seconds per epoch) / (its own)``, both read from the ``"epochs"`` results of the
+  same seed (at least one epoch). A method that costs more per step (a momentum encoder, multi-crop)
+  gets fewer epochs, a cheaper one more.
+
+One file per budget and seed, ``zoo_{budget}_seed{seed}_{scale}.json`` in :func:`results_dir`, rewritten
+after each member, so an interrupted zoo keeps what it finished and a rerun trains only the rest.
+
+    results = zoo.stored_or_run("epochs", seed=0)
+    zoo.summary([zoo.stored_or_run("epochs", seed=s) for s in (0, 1, 2)])
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import tempfile
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from clkit import evaluate, recipes, scale, train
+from clkit.sweep.run import environment
+from clkit.sweep.seeds import mean_std
+from clkit.sweep.settings import load_split
+from clkit.sweep.store import results_dir
+from clkit.train import PeakMemory, atomic_write_text
+
+FORMAT = "clkit.zoo/1"
+BUDGETS = ("epochs", "time")
+
+
+@dataclass(frozen=True)
+class Member:
+    """One row of the zoo: a method of :data:`clkit.methods.METHODS`, its recipe's overrides, and its name in
+    the table."""
+
+    method: str
+    label: str
+    overrides: dict[str, Any] = field(default_factory=dict)
+
+
+#: The zoo, in the order of its table: the contrastive methods, the methods without negatives, the
+#: clustering ones, the metric-learning ancestors; the supervised references last.
+ZOO: dict[str, Member] = {
+    "simclr": Member("simclr", "SimCLR"),
+    "moco": Member("moco", "MoCo v2"),
+    "byol": Member("byol", "BYOL"),
+    "simsiam": Member("simsiam", "SimSiam"),
+    "barlow_twins": Member("barlow_twins", "Barlow Twins"),
+    "vicreg": Member("vicreg", "VICReg"),
+    "swav": Member("swav", "SwAV"),
+    "dino": Member("dino", "DINO"),
+    "dino_vit": Member("dino", "DINO (ViT)", {"encoder": "small_vit"}),
+    "margin": Member("margin", "Margin (views)"),
+    "triplet": Member("triplet", "Triplet (views)"),
+    "supcon": Member("supcon", "SupCon (labels)"),
+    "supervised": Member("supervised", "Supervised (labels)"),
+}
+
+#: Members that learn from labels: the table's upper references, not self-supervised methods.
+LABELLED = ("supcon", "supervised")
+
+
+@dataclass(frozen=True)
+class ZooSettings:
+    """The shared budget of a zoo run.
+
+    Attributes:
+        dataset: a name from :data:`clkit.data.DATASETS`.
+        n_train, n_test: class-balanced subsets drawn with ``seed`` (0: the whole split).
+        epochs: the epochs of the ``"epochs"`` budget (the ``"time"`` budget's reference).
+        batch_size: images per step, for every member.
+        knn_k: neighbours of the kNN measurement.
+        seed: the subsets, the initial weights, the data order and the augmentations.
+    """
+
+    dataset: str = "shapes"
+    n_train: int = 5000
+    n_test: int = 2000
+    epochs: int = 10
+    batch_size: int = 256
+    knn_k: int = 20
+    seed: int = 0
+
+
+_FIELDS = tuple(f.name for f in dataclasses.fields(ZooSettings))
+
+
+def preset(scale_name: str | None = None) -> dict[str, Any]:
+    """Sizes per scale: ``ci`` 256 images for one epoch; ``laptop`` the defaults (5,000 images, 10 epochs, about
+    a minute per member on 2 CPU cores); ``full`` every image for 100 epochs."""
+    name = scale_name or scale.current()
+    if name not in scale.SCALES:
+        raise ValueError(f"unknown scale {name!r}; valid scales are {', '.join(scale.SCALES)}")
+    return {"ci": {"n_train": 256, "n_test": 128, "epochs": 1, "batch_size": 64},
+            "laptop": {},
+            "full": {"n_train": 0, "n_test": 0, "epochs": 100}}[name]
+
+
+def settings_from(**overrides: Any) -> ZooSettings:
+    """A :class:`ZooSettings` with ``overrides``; an unknown name is refused with the valid ones."""
+    unknown = sorted(set(overrides) - set(_FIELDS))
+    if unknown:
+        raise ValueError(f"unknown setting(s) {', '.join(unknown)}; valid settings are {', '.join(_FIELDS)}")
+    return ZooSettings(**overrides)
+
+
+def datasets(s: ZooSettings):
+    """The training and test subsets of settings ``s`` (each split loaded once per process)."""
+    train_set, test_set = load_split(s.dataset, "train"), load_split(s.dataset, "test")
+    if s.n_train and s.n_train < len(train_set):
+        train_set = train_set.take(s.n_train, seed=s.seed)
+    if s.n_test and s.n_test < len(test_set):
+        test_set = test_set.take(s.n_test, seed=s.seed)
+    return train_set, test_set
+
+
+def member_recipe(name: str, s: ZooSettings, epochs: int | None = None,
+                  scale_name: str | None = None) -> recipes.Recipe:
+    """The recipe member ``name`` trains with settings ``s`` (``epochs`` overrides the budget's)."""
+    if name not in ZOO:
+        raise ValueError(f"no zoo member {name!r}; the members are {', '.join(ZOO)}")
+    member = ZOO[name]
+    budget = {"n_train": s.n_train, "epochs": epochs or s.epochs, "batch_size": s.batch_size}
+    return recipes.recipe(member.method, s.dataset, scale_name, **{**member.overrides, **budget})
+
+
+def references(s: ZooSettings, device: torch.device) -> dict[str, dict[str, float]]:
+    """The floors every member must clear: kNN accuracy of raw pixels, and kNN and linear-probe accuracy of the
+    random-init encoder (SimCLR's recipe, seeded with ``s.seed``, BatchNorm calibrated on the training images).
+
+    Raw pixels get no linear probe here: tuning one on 3,072 values per image takes minutes per seed on a CPU,
+    several times a member's training (notebook 03 measures it once).
+    """
+    train_set, test_set = datasets(s)
+    train.seed_everything(s.seed)
+    random_init = recipes.build(member_recipe("simclr", s), train_set.shape, len(train_set.classes))
+    evaluate.calibrate_batchnorm(random_init, train_set.images)
+    h_train, h_test = (evaluate.embed(random_init, x.images, device=device) for x in (train_set, test_set))
+    pixels = evaluate.knn_accuracy(evaluate.raw_pixels(train_set.images), train_set.labels,
+                                   evaluate.raw_pixels(test_set.images), test_set.labels, k=s.knn_k)
+    return {"raw_pixels": {"knn": pixels}, "random_init": _accuracies(h_train, h_test, train_set, test_set, s)}
+
+
+def _accuracies(h_train, h_test, train_set, test_set, s: ZooSettings) -> dict[str, float]:
+    return {"knn": evaluate.knn_accuracy(h_train, train_set.labels, h_test, test_set.labels, k=s.knn_k),
+            "linear": evaluate.linear_probe(h_train, train_set.labels, h_test, test_set.labels, seed=s.seed)}
+
+
+def train_member(name: str, s: ZooSettings, device: torch.device, epochs: int | None = None,
+                 progress: bool = True, scale_name: str | None = None) -> dict[str, Any] | None:
+    """Train member ``name`` and measure it (see the module's docstring); None if interrupted."""
+    train_set, test_set = datasets(s)
+    r = member_recipe(name, s, epochs, scale_name)
+    train.seed_everything(s.seed)
+    method = recipes.build(r, train_set.shape, len(train_set.classes))
+    with PeakMemory(device) as peak:
+        history = train.fit(method, train_set, **r.fit_settings(), device=device, seed=s.seed,
+                            monitor=(train_set, test_set), knn_k=s.knn_k, progress=progress)
+    if history.interrupted:
+        return None
+    h_train, h_test = (evaluate.embed(method, x.images, device=device) for x in (train_set, test_set))
+    seconds = history["seconds"]
+    return {
+        "member": name,
+        "label": ZOO[name].label,
+        "recipe": asdict(r),
+        "epochs_trained": r.epochs,
+        "final": {**_accuracies(h_train, h_test, train_set, test_set, s), "wall_s": sum(seconds),
+                  "s_per_epoch": sum(seconds) / len(seconds), "peak_mib": peak.mib},
+        "memory": peak.kind,
+        "epochs": history.epochs,
+    }
+
+
+def zoo(budget: str = "epochs", members: list[str] | None = None, *, out: str | Path | None = None,
+        reference: dict[str, Any] | None = None, device: str | torch.device = "auto", progress: bool = True,
+        scale_name: str | None = None, **settings: Any) -> dict[str, Any]:
+    """Train every member (default: all of :data:`ZOO`) at one budget and seed; write the results to ``out``
+    after each member, resuming a file of the same settings.
+
+    Args:
+        budget: ``"epochs"`` or ``"time"`` (see the module's docstring).
+        reference: for the ``"time"`` budget, the ``"epochs"`` results of the same seed and settings.
+        settings: overrides of :class:`ZooSettings`, e.g. ``seed=1`` or ``**preset()``.
+    """
+    if budget not in BUDGETS:
+        raise ValueError(f"unknown budget {budget!r}; valid budgets are {', '.join(BUDGETS)}")
+    members = list(ZOO) if members is None else list(members)
+    unknown = [m for m in members if m not in ZOO]
+    if unknown:
+        raise ValueError(f"no zoo member(s) {', '.join(unknown)}; the members are {', '.join(ZOO)}")
+    s = settings_from(**settings)
+    if budget == "time":
+        _check_reference(reference, s, members)
+    device = train.resolve_device(device)
+    out = Path(out) if out is not None else None
+    results = {"format": FORMAT, "budget": budget, "settings": asdict(s), "scale": scale_name or scale.current(),
+               "environment": environment(device), "threads": torch.get_num_threads(), "members": {},
+               "references": {}}
+    if out is not None and out.exists():
+        stored = load(out)
+        if stored["settings"] == results["settings"] and stored["budget"] == budget:
+            results.update(members=stored["members"], references=stored["references"])
+    if not results["references"]:  # the same for both budgets: the "time" budget takes its reference's
+        results["references"] = reference["references"] if budget == "time" else references(s, device)
+        _write(results, out)
+    for name in members:
+        if name in results["members"]:
+            continue
+        epochs = _epochs_at_equal_time(name, s, reference) if budget == "time" else None
+        started = time.perf_counter()
+        run = train_member(name, s, device, epochs, progress, scale_name)
+        if run is None:
+            print(f"Zoo interrupted at {name}; the {len(results['members'])} finished member(s) are kept")
+            break
+        run["finished"] = time.strftime("%Y-%m-%d %H:%M:%S")
+        results["members"][name] = run
+        _write(results, out)
+        if progress:
+            f = run["final"]
+            print(f"{run['label']}: kNN {f['knn']:.3f}, linear {f['linear']:.3f}, {run['epochs_trained']} epochs, "
+                  f"{f['wall_s']:.0f} s training ({time.perf_counter() - started:.0f} s with measurements)")
+    return results
+
+
+def _check_reference(reference: dict[str, Any] | None, s: ZooSettings, members: list[str]) -> None:
+    if reference is None or reference.get("budget") != "epochs":
+        raise ValueError("the 'time' budget needs the 'epochs' results of the same seed: reference=...")
+    if reference["settings"] != asdict(s):
+        raise ValueError("the reference was measured with other settings; give the 'epochs' results of these")
+    missing = [m for m in ["simclr", *members] if m not in reference["members"]]
+    if missing:
+        raise ValueError(f"the reference lacks {', '.join(dict.fromkeys(missing))}: finish its 'epochs' run first")
+
+
+def _epochs_at_equal_time(name: str, s: ZooSettings, reference: dict[str, Any]) -> int:
+    """Epochs of member ``name`` that take about as long as SimCLR's ``s.epochs`` (at least 1)."""
+    per_epoch = {m: reference["members"][m]["final"]["s_per_epoch"] for m in ("simclr", name)}
+    return max(1, round(s.epochs * per_epoch["simclr"] / per_epoch[name]))
+
+
+def _write(results: dict[str, Any], out: Path | None) -> None:
+    if out is not None:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(out, json.dumps(results, indent=1))
+
+
+def load(path: str | Path) -> dict[str, Any]:
+    """Read results written by :func:`zoo`; a file of another kind is refused."""
+    results = json.loads(Path(path).read_text())
+    if not isinstance(results, dict) or results.get("format") != FORMAT:
+        raise ValueError(f"{path} is not a zoo result (expected format {FORMAT!r})")
+    return results
+
+
+def stored_or_run(budget: str, seed: int, *, rerun: bool = False, **kwargs: Any) -> dict[str, Any]:
+    """The notebook's entry point: the stored results of this budget, seed and scale when they are complete and
+    match the settings, else a run (resuming what matches) written there. The ``"time"`` budget reads its
+    reference the same way. At the ``ci`` scale, always a fresh run in a temporary folder."""
+    current = scale.current()
+    folder = Path(tempfile.mkdtemp(prefix="clkit-zoo-")) if current == "ci" else results_dir()
+    settings = {**preset(current), **{k: v for k, v in kwargs.items() if k in _FIELDS}, "seed": seed}
+    members = kwargs.get("members") or list(ZOO)
+    path = folder / f"zoo_{budget}_seed{seed}_{current}.json"
+    if path.exists() and not rerun:
+        stored = load(path)
+        if stored["settings"] == asdict(settings_from(**settings)) and set(members) <= set(stored["members"]):
+            return stored
+        print(f"{path.name} lacks members or was made with other settings; training what is missing.")
+    if rerun and path.exists():
+        path.unlink()
+    options = {k: v for k, v in kwargs.items() if k not in _FIELDS}
+    if budget == "time":
+        options["reference"] = _stored_epochs(folder, seed, current, settings, members, options)
+    return zoo(budget, out=path, scale_name=current, **options, **settings)
+
+
+def _stored_epochs(folder: Path, seed: int, current: str, settings: dict[str, Any], members: list[str],
+                   options: dict[str, Any]) -> dict[str, Any]:
+    path = folder / f"zoo_epochs_seed{seed}_{current}.json"
+    if path.exists():
+        stored = load(path)
+        if stored["settings"] == asdict(settings_from(**settings)) and set(members) | {"simclr"} <= set(
+                stored["members"]):
+            return stored
+    wanted = list(dict.fromkeys(["simclr", *members]))
+    return zoo("epochs", out=path, scale_name=current, **{**options, "members": wanted}, **settings)
+
+
+def summary(runs: list[dict[str, Any]], keys: tuple[str, ...] = ("knn", "linear", "wall_s", "peak_mib",
+                                                                   "epochs_trained")) -> dict[str, dict[str, Any]]:
+    """Per member (and reference), the mean and sample standard deviation over seeds of each of ``keys``.
+
+    Returns ``{name: {"label": ..., key: (mean, std), "seeds": n}}``, members in the zoo's order, then
+    ``raw_pixels`` and ``random_init``.
+    """
+    first = runs[0]
+    for r in runs[1:]:
+        if r["budget"] != first["budget"] or {**r["settings"], "seed": 0} != {**first["settings"], "seed": 0}:
+            raise ValueError("these runs differ in more than the seed: only runs of one budget and settings average")
+    table: dict[str, dict[str, Any]] = {}
+    for name in (n for n in ZOO if all(n in r["members"] for r in runs)):
+        rows = [r["members"][name] for r in runs]
+        values = {key: [row["epochs_trained"] if key == "epochs_trained" else row["final"][key] for row in rows]
+                  for key in keys}
+        table[name] = {"label": ZOO[name].label, "seeds": len(rows),
+                       **{k: mean_std(v) if None not in v else (math.nan, math.nan) for k, v in values.items()}}
+    for name, label in (("raw_pixels", "Raw pixels"), ("random_init", "Random-init encoder")):
+        rows = [r["references"][name] for r in runs]
+        table[name] = {"label": label, "seeds": len(rows),
+                       **{k: mean_std([row[k] for row in rows]) for k in ("knn", "linear") if k in rows[0]}}
+    return table
+
+
+def format_summary(table: dict[str, dict[str, Any]]) -> str:
+    """The summary as a plain-text table (accuracies in %, mean ± std over seeds)."""
+    def cell(entry: dict[str, Any], key: str, percent: bool = False, digits: int = 1) -> str:
+        if key not in entry or math.isnan(entry[key][0]):
+            return "—"
+        m, sd = entry[key]
+        scale_by = 100 if percent else 1
+        return f"{scale_by * m:.{digits}f} ± {scale_by * sd:.{digits}f}"
+
+    lines = [f"{'':<22} {'kNN %':>13} {'linear %':>13} {'epochs':>7} {'train s':>13} {'peak MiB':>13}"]
+    for entry in table.values():
+        epochs = f"{entry['epochs_trained'][0]:.0f}" if "epochs_trained" in entry else "—"
+        lines.append(f"{entry['label']:<22} {cell(entry, 'knn', True):>13} {cell(entry, 'linear', True):>13} "
+                     f"{epochs:>7} {cell(entry, 'wall_s', digits=0):>13} {cell(entry, 'peak_mib', digits=0):>13}")
+    return "\n".join(lines)
