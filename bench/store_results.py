@@ -1,9 +1,11 @@
 """Measure every stored result the lessons read, at one scale, over three seeds.
 
-The lessons on temperature, augmentations, batch size and label efficiency show results stored in
+The lessons on temperature, augmentations, batch size, label efficiency, the method zoo, negatives and the
+losses before NT-Xent show results stored in
 ``notebooks/results/`` (one JSON per seed, named ``{stem}_seed{seed}_{scale}.json``); a lesson loads a file
 when its settings match and trains it otherwise. This script makes them all in one go, in the order of
-the lessons (the sweeps are defined in ``clkit.sweep.lessons``), each file written as soon as it is finished (a rerun skips the finished ones):
+the lessons (the sweeps are defined in ``clkit.sweep.lessons``, the zoo's families in ``clkit.sweep.zoo``;
+``zoo_time`` needs ``zoo`` first), each file written as soon as it is finished (a rerun skips the finished ones):
 
     python bench/store_results.py                       # the active scale, into notebooks/results
     python bench/store_results.py --scale laptop --only augment,batch --out /tmp/results
@@ -24,9 +26,10 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from clkit import scale, sweep  # noqa: E402
-from clkit.sweep import labels, lessons  # noqa: E402
+from clkit.sweep import labels, lessons, zoo  # noqa: E402
 
-GROUPS = {"augment": ["augment_colour_off", "augment_colour_on"], "batch": ["batch_size", "batch_size_fixed_steps"],
+GROUPS = {"zoo": ["zoo_epochs"], "zoo_time": ["zoo_time"], "negatives": ["negatives_epochs"],
+          "losses": ["losses_epochs"],"augment": ["augment_colour_off", "augment_colour_on"], "batch": ["batch_size", "batch_size_fixed_steps"],
           "labels": ["label_efficiency"], "learned": ["temperature_learned_own_lr", "temperature_learned"],
           "temperature": ["temperature_sweep"]}
 
@@ -60,13 +63,20 @@ def main() -> None:
             for seed in lessons.seeds_now():
                 path = out / f"{stem}_seed{seed}_{name}.json"
                 t = time.perf_counter()
-                if stem == "label_efficiency":
+                command = f"python bench/store_results.py --scale {name} --only {group}"
+                if stem.split("_")[0] in zoo.FAMILIES:
+                    family, budget = stem.rsplit("_", 1)
+                    reference = None
+                    if budget == "time":
+                        reference = zoo.load(out / f"{family}_epochs_seed{seed}_{name}.json")
+                    zoo.zoo(budget, family=family, out=path, reference=reference, progress=False, scale_name=name,
+                            command=command, **{**zoo.preset(), "seed": seed})
+                elif stem == "label_efficiency":
                     if not path.exists():
                         labels.save(labels.label_efficiency(seed=seed, progress=False, **labels.preset()), path)
                 else:
                     param, values, settings = lessons.arguments(stem, seed)
-                    sweep.sweep(param, values, out=path, progress=False, **settings,
-                                command=f"python bench/store_results.py --scale {name} --only {group}")
+                    sweep.sweep(param, values, out=path, progress=False, **settings, command=command)
                 print(f"{path.name}: {time.perf_counter() - t:.0f} s (total {time.perf_counter() - started:.0f} s)",
                       flush=True)
                 if args.archive:

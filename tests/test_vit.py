@@ -12,7 +12,8 @@ from clkit.models.vit import VisionTransformer, interpolate_positions
 
 
 def vit(**options) -> models.Encoder:
-    return models.encoder("small_vit", **{"dim": 16, "depth": 2, "heads": 2, **options})
+    """A tiny ViT with 4 × 4 patches, so inputs of 8 to 32 pixels have several (the kit's default is 8 × 8)."""
+    return models.encoder("small_vit", **{"dim": 16, "depth": 2, "heads": 2, "patch": 4, **options})
 
 
 @pytest.mark.parametrize("size", [32, 16, 8])
@@ -62,12 +63,12 @@ def test_gradients_reach_every_parameter(size):
 
 
 def test_parameter_count_of_the_default():
-    """The default: patch 4, width 96, depth 4, 3 heads, MLP ratio 2 → 310,368 parameters."""
-    d, c, p, grid, hidden, depth = 96, 3, 4, 8, 192, 4
+    """The kit's default: patch 8, width 96, depth 4, 3 heads, MLP ratio 2 → 319,584 parameters."""
+    d, c, p, grid, hidden, depth = 96, 3, 8, 4, 192, 4
     block = 2 * 2 * d + (3 * d * d + 3 * d) + (d * d + d) + (d * hidden + hidden) + (hidden * d + d)
     expected = (c * p * p * d + d) + d + (1 + grid * grid) * d + depth * block + 2 * d
     encoder = models.encoder("small_vit")
-    assert models.count_parameters(encoder) == expected == 310_368
+    assert models.count_parameters(encoder) == expected == 319_584
     assert encoder.dim == 96 and encoder.name == "small_vit"
 
 

@@ -137,3 +137,29 @@ def test_a_recipe_carries_a_methods_own_options_and_refuses_others():
     with pytest.raises(ValueError, match="moco has no option.* its options are queue_size"):
         recipes.recipe("moco", "shapes", "ci", options={"queue": 512})
     assert "hidden_bn" in recipes.method_options("byol") and recipes.method_options("supervised") == []
+
+
+def test_a_members_own_settings_win_over_the_shared_budget_and_keep_the_recipes_options():
+    s = zoo.settings_from(**TINY)
+    small = zoo.member_recipe("batch32", s, scale_name="ci", family="negatives")
+    assert small.batch_size == 32 and small.options == {"queue_size": 0}
+    assert zoo.member_recipe("batch256_queue", s, scale_name="ci", family="negatives").batch_size == TINY["batch_size"]
+    byol = zoo.member_recipe("byol", s, scale_name="ci")
+    assert byol.options == recipes.recipe("byol", "shapes", "ci").options  # the method's layer survives
+    sh = zoo.member_recipe("margin_triplet_sh", s, scale_name="ci", family="losses")
+    assert sh.method == "triplet" and recipes.build(sh, (3, 32, 32), 10).mining == "semi-hard"
+    assert recipes.build(zoo.member_recipe("margin_triplet", s, scale_name="ci", family="losses"),
+                         (3, 32, 32), 10).mining == "all"
+    with pytest.raises(ValueError, match="valid families are zoo, negatives, losses"):
+        zoo.member_recipe("simclr", s, family="mocos")
+    with pytest.raises(ValueError, match="no negatives member 'simclr'"):
+        zoo.member_recipe("simclr", s, family="negatives")
+
+
+def test_every_family_member_builds_at_every_scale():
+    s = zoo.settings_from(**TINY)
+    for family, members in zoo.FAMILIES.items():
+        for name in members:
+            for scale_name in ("ci", "laptop", "full"):
+                r = zoo.member_recipe(name, s, scale_name=scale_name, family=family)
+                assert isinstance(recipes.build(r, (3, 32, 32), 10), torch.nn.Module)

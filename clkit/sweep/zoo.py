@@ -7,7 +7,9 @@ images as the bank and the test images as queries, after every epoch (the learni
 tuned linear probe (:func:`clkit.evaluate.linear_probe`), the training wall time (the epochs' training
 time, the measurements left out) and the peak memory the training added (:class:`clkit.train.PeakMemory`).
 Two references come with every seed: raw pixels and the random-init encoder (BatchNorm statistics
-calibrated on the training images, so its features are not a scale artefact).
+calibrated on the training images, so its features are not a scale artefact). Each epoch also records the
+collapse numbers of h and z on 512 test images (:func:`clkit.evaluate.collapse_metrics`: effective ranks,
+the spread of z, its uniformity).
 
 Two budgets:
 
@@ -79,6 +81,28 @@ ZOO: dict[str, Member] = {
 #: Members that learn from labels: the table's upper references, not self-supervised methods.
 LABELLED = ("supcon", "supervised")
 
+#: Negatives (notebook 15): MoCo's queue against the batch. Without a queue (``queue_size=0``) the negatives are
+#: the batch's other keys, so their number follows the batch; with one it does not.
+NEGATIVES: dict[str, Member] = {
+    "batch32": Member("moco", "batch 32, no queue (31 negatives)", {"batch_size": 32, "options": {"queue_size": 0}}),
+    "batch32_queue": Member("moco", "batch 32, queue 4,096", {"batch_size": 32}),
+    "batch256": Member("moco", "batch 256, no queue (255 negatives)", {"options": {"queue_size": 0}}),
+    "batch256_queue": Member("moco", "batch 256, queue 4,096"),
+}
+
+#: The SimCLR paper's Table 4 (notebook 13): NT-Xent against the losses before it, on the same views and network.
+LOSSES: dict[str, Member] = {
+    "nt_xent": Member("simclr", "NT-Xent"),
+    "nt_logistic": Member("nt_logistic", "NT-Logistic"),
+    "nt_logistic_sh": Member("nt_logistic", "NT-Logistic (semi-hard)", {"options": {"mining": "semi-hard"}}),
+    "margin_triplet": Member("triplet", "Margin triplet", {"options": {"mining": "all"}}),
+    "margin_triplet_sh": Member("triplet", "Margin triplet (semi-hard)"),
+    "margin": Member("margin", "Margin contrastive (Hadsell)"),
+}
+
+#: Every set of members a lesson compares, by name; each is trained and stored the same way.
+FAMILIES: dict[str, dict[str, Member]] = {"zoo": ZOO, "negatives": NEGATIVES, "losses": LOSSES}
+
 
 @dataclass(frozen=True)
 class ZooSettings:
@@ -96,7 +120,7 @@ class ZooSettings:
     dataset: str = "shapes"
     n_train: int = 5000
     n_test: int = 2000
-    epochs: int = 10
+    epochs: int = 30  # SimSiam needs them: 13% kNN after 10 epochs, 44% after 30 (bench/ablate_zoo.py)
     batch_size: int = 256
     knn_k: int = 20
     seed: int = 0
@@ -106,8 +130,8 @@ _FIELDS = tuple(f.name for f in dataclasses.fields(ZooSettings))
 
 
 def preset(scale_name: str | None = None) -> dict[str, Any]:
-    """Sizes per scale: ``ci`` 256 images for one epoch; ``laptop`` the defaults (5,000 images, 10 epochs, about
-    a minute per member on 2 CPU cores); ``full`` every image for 100 epochs."""
+    """Sizes per scale: ``ci`` 256 images for one epoch; ``laptop`` the defaults (5,000 images, 30 epochs, one to
+    a few minutes per member on a CPU core); ``full`` every image for 100 epochs."""
     name = scale_name or scale.current()
     if name not in scale.SCALES:
         raise ValueError(f"unknown scale {name!r}; valid scales are {', '.join(scale.SCALES)}")
@@ -134,14 +158,25 @@ def datasets(s: ZooSettings):
     return train_set, test_set
 
 
-def member_recipe(name: str, s: ZooSettings, epochs: int | None = None,
-                  scale_name: str | None = None) -> recipes.Recipe:
-    """The recipe member ``name`` trains with settings ``s`` (``epochs`` overrides the budget's)."""
-    if name not in ZOO:
-        raise ValueError(f"no zoo member {name!r}; the members are {', '.join(ZOO)}")
-    member = ZOO[name]
+def family_members(family: str) -> dict[str, Member]:
+    """The members of a family of :data:`FAMILIES`; an unknown name is refused with the valid ones."""
+    if family not in FAMILIES:
+        raise ValueError(f"unknown family {family!r}; valid families are {', '.join(FAMILIES)}")
+    return FAMILIES[family]
+
+
+def member_recipe(name: str, s: ZooSettings, epochs: int | None = None, scale_name: str | None = None,
+                  family: str = "zoo") -> recipes.Recipe:
+    """The recipe member ``name`` of ``family`` trains with settings ``s`` (``epochs`` overrides the budget's;
+    a member's own overrides, such as its batch size, override the shared settings)."""
+    members = family_members(family)
+    if name not in members:
+        raise ValueError(f"no {family} member {name!r}; the members are {', '.join(members)}")
+    member = members[name]
     budget = {"n_train": s.n_train, "epochs": epochs or s.epochs, "batch_size": s.batch_size}
-    return recipes.recipe(member.method, s.dataset, scale_name, **{**member.overrides, **budget})
+    base = recipes.recipe(member.method, s.dataset, scale_name, **budget)
+    changes = {k: v for k, v in member.overrides.items() if k != "options"}
+    return base.replace(**changes, options={**base.options, **member.overrides.get("options", {})})
 
 
 def references(s: ZooSettings, device: torch.device) -> dict[str, dict[str, float]]:
@@ -167,22 +202,23 @@ def _accuracies(h_train, h_test, train_set, test_set, s: ZooSettings) -> dict[st
 
 
 def train_member(name: str, s: ZooSettings, device: torch.device, epochs: int | None = None,
-                 progress: bool = True, scale_name: str | None = None) -> dict[str, Any] | None:
-    """Train member ``name`` and measure it (see the module's docstring); None if interrupted."""
+                 progress: bool = True, scale_name: str | None = None, family: str = "zoo") -> dict[str, Any] | None:
+    """Train member ``name`` of ``family`` and measure it (see the module's docstring); None if interrupted."""
     train_set, test_set = datasets(s)
-    r = member_recipe(name, s, epochs, scale_name)
+    r = member_recipe(name, s, epochs, scale_name, family)
     train.seed_everything(s.seed)
     method = recipes.build(r, train_set.shape, len(train_set.classes))
     with PeakMemory(device) as peak:
         history = train.fit(method, train_set, **r.fit_settings(), device=device, seed=s.seed,
-                            monitor=(train_set, test_set), knn_k=s.knn_k, progress=progress)
+                            monitor=(train_set, test_set), knn_k=s.knn_k, measures=_collapse_measure(method, test_set),
+                            progress=progress)
     if history.interrupted:
         return None
     h_train, h_test = (evaluate.embed(method, x.images, device=device) for x in (train_set, test_set))
     seconds = history["seconds"]
     return {
         "member": name,
-        "label": ZOO[name].label,
+        "label": family_members(family)[name].label,
         "recipe": asdict(r),
         "epochs_trained": r.epochs,
         "final": {**_accuracies(h_train, h_test, train_set, test_set, s), "wall_s": sum(seconds),
@@ -192,34 +228,53 @@ def train_member(name: str, s: ZooSettings, device: torch.device, epochs: int | 
     }
 
 
-def zoo(budget: str = "epochs", members: list[str] | None = None, *, out: str | Path | None = None,
-        reference: dict[str, Any] | None = None, device: str | torch.device = "auto", progress: bool = True,
-        scale_name: str | None = None, **settings: Any) -> dict[str, Any]:
-    """Train every member (default: all of :data:`ZOO`) at one budget and seed; write the results to ``out``
-    after each member, resuming a file of the same settings.
+#: Test images whose embeddings give the collapse numbers each epoch.
+COLLAPSE_IMAGES = 512
+
+
+def _collapse_measure(method: torch.nn.Module, test_set) -> list:
+    """Each epoch, :func:`clkit.evaluate.collapse_metrics` of h and z on the first :data:`COLLAPSE_IMAGES` test
+    images (the effective ranks, the spread of z, its uniformity): none for a method without a head."""
+    if not hasattr(method, "project"):
+        return []
+    images = test_set.images[:COLLAPSE_IMAGES]
+    return [lambda m: evaluate.collapse_metrics(m.embed(images.to(evaluate.model_device(m))),
+                                                m.project(images.to(evaluate.model_device(m))))]
+
+
+def zoo(budget: str = "epochs", members: list[str] | None = None, *, family: str = "zoo",
+        out: str | Path | None = None, reference: dict[str, Any] | None = None, device: str | torch.device = "auto",
+        progress: bool = True, scale_name: str | None = None, command: str | None = None,
+        **settings: Any) -> dict[str, Any]:
+    """Train every member of ``family`` (default: all of :data:`ZOO`) at one budget and seed; write the results
+    to ``out`` after each member, resuming a file of the same settings.
 
     Args:
+        family: a name of :data:`FAMILIES` (``"zoo"``, ``"negatives"``, ``"losses"``).
         budget: ``"epochs"`` or ``"time"`` (see the module's docstring).
         reference: for the ``"time"`` budget, the ``"epochs"`` results of the same seed and settings.
+        command: how the run was started, recorded with the results.
         settings: overrides of :class:`ZooSettings`, e.g. ``seed=1`` or ``**preset()``.
     """
     if budget not in BUDGETS:
         raise ValueError(f"unknown budget {budget!r}; valid budgets are {', '.join(BUDGETS)}")
-    members = list(ZOO) if members is None else list(members)
-    unknown = [m for m in members if m not in ZOO]
+    known = family_members(family)
+    members = list(known) if members is None else list(members)
+    unknown = [m for m in members if m not in known]
     if unknown:
-        raise ValueError(f"no zoo member(s) {', '.join(unknown)}; the members are {', '.join(ZOO)}")
+        raise ValueError(f"no {family} member(s) {', '.join(unknown)}; the members are {', '.join(known)}")
     s = settings_from(**settings)
     if budget == "time":
         _check_reference(reference, s, members)
     device = train.resolve_device(device)
     out = Path(out) if out is not None else None
-    results = {"format": FORMAT, "budget": budget, "settings": asdict(s), "scale": scale_name or scale.current(),
-               "environment": environment(device), "threads": torch.get_num_threads(), "members": {},
+    results = {"format": FORMAT, "family": family, "budget": budget, "settings": asdict(s), "scale": scale_name or scale.current(),
+               "environment": environment(device), "threads": torch.get_num_threads(), "command": command,
+               "members": {},
                "references": {}}
     if out is not None and out.exists():
         stored = load(out)
-        if stored["settings"] == results["settings"] and stored["budget"] == budget:
+        if (stored["settings"], stored["budget"], stored["family"]) == (results["settings"], budget, family):
             results.update(members=stored["members"], references=stored["references"])
     if not results["references"]:  # the same for both budgets: the "time" budget takes its reference's
         results["references"] = reference["references"] if budget == "time" else references(s, device)
@@ -229,7 +284,7 @@ def zoo(budget: str = "epochs", members: list[str] | None = None, *, out: str | 
             continue
         epochs = _epochs_at_equal_time(name, s, reference) if budget == "time" else None
         started = time.perf_counter()
-        run = train_member(name, s, device, epochs, progress, scale_name)
+        run = train_member(name, s, device, epochs, progress, scale_name, family)
         if run is None:
             print(f"Zoo interrupted at {name}; the {len(results['members'])} finished member(s) are kept")
             break
@@ -273,15 +328,17 @@ def load(path: str | Path) -> dict[str, Any]:
     return results
 
 
-def stored_or_run(budget: str, seed: int, *, rerun: bool = False, **kwargs: Any) -> dict[str, Any]:
-    """The notebook's entry point: the stored results of this budget, seed and scale when they are complete and
-    match the settings, else a run (resuming what matches) written there. The ``"time"`` budget reads its
+def stored_or_run(budget: str, seed: int, *, family: str = "zoo", rerun: bool = False,
+                  **kwargs: Any) -> dict[str, Any]:
+    """The notebooks' entry point: the stored results of this family, budget, seed and scale
+    (``{family}_{budget}_seed{seed}_{scale}.json`` in :func:`results_dir`) when they hold the members asked for
+    with the same settings, else a run (resuming what matches) written there. The ``"time"`` budget reads its
     reference the same way. At the ``ci`` scale, always a fresh run in a temporary folder."""
     current = scale.current()
     folder = Path(tempfile.mkdtemp(prefix="clkit-zoo-")) if current == "ci" else results_dir()
     settings = {**preset(current), **{k: v for k, v in kwargs.items() if k in _FIELDS}, "seed": seed}
-    members = kwargs.get("members") or list(ZOO)
-    path = folder / f"zoo_{budget}_seed{seed}_{current}.json"
+    members = kwargs.get("members") or list(family_members(family))
+    path = folder / f"{family}_{budget}_seed{seed}_{current}.json"
     if path.exists() and not rerun:
         stored = load(path)
         if stored["settings"] == asdict(settings_from(**settings)) and set(members) <= set(stored["members"]):
@@ -291,20 +348,20 @@ def stored_or_run(budget: str, seed: int, *, rerun: bool = False, **kwargs: Any)
         path.unlink()
     options = {k: v for k, v in kwargs.items() if k not in _FIELDS}
     if budget == "time":
-        options["reference"] = _stored_epochs(folder, seed, current, settings, members, options)
-    return zoo(budget, out=path, scale_name=current, **options, **settings)
+        options["reference"] = _stored_epochs(folder, seed, current, settings, members, family, options)
+    return zoo(budget, family=family, out=path, scale_name=current, **options, **settings)
 
 
 def _stored_epochs(folder: Path, seed: int, current: str, settings: dict[str, Any], members: list[str],
-                   options: dict[str, Any]) -> dict[str, Any]:
-    path = folder / f"zoo_epochs_seed{seed}_{current}.json"
+                   family: str, options: dict[str, Any]) -> dict[str, Any]:
+    path = folder / f"{family}_epochs_seed{seed}_{current}.json"
     if path.exists():
         stored = load(path)
         if stored["settings"] == asdict(settings_from(**settings)) and set(members) | {"simclr"} <= set(
                 stored["members"]):
             return stored
     wanted = list(dict.fromkeys(["simclr", *members]))
-    return zoo("epochs", out=path, scale_name=current, **{**options, "members": wanted}, **settings)
+    return zoo("epochs", family=family, out=path, scale_name=current, **{**options, "members": wanted}, **settings)
 
 
 def summary(runs: list[dict[str, Any]], keys: tuple[str, ...] = ("knn", "linear", "wall_s", "peak_mib",
@@ -316,14 +373,18 @@ def summary(runs: list[dict[str, Any]], keys: tuple[str, ...] = ("knn", "linear"
     """
     first = runs[0]
     for r in runs[1:]:
-        if r["budget"] != first["budget"] or {**r["settings"], "seed": 0} != {**first["settings"], "seed": 0}:
-            raise ValueError("these runs differ in more than the seed: only runs of one budget and settings average")
+        same = (r["family"], r["budget"], {**r["settings"], "seed": 0}) == (
+            first["family"], first["budget"], {**first["settings"], "seed": 0})
+        if not same:
+            raise ValueError("these runs differ in more than the seed: only runs of one family, budget and settings "
+                             "average")
+    known = family_members(first["family"])
     table: dict[str, dict[str, Any]] = {}
-    for name in (n for n in ZOO if all(n in r["members"] for r in runs)):
+    for name in (n for n in known if all(n in r["members"] for r in runs)):
         rows = [r["members"][name] for r in runs]
         values = {key: [row["epochs_trained"] if key == "epochs_trained" else row["final"][key] for row in rows]
                   for key in keys}
-        table[name] = {"label": ZOO[name].label, "seeds": len(rows),
+        table[name] = {"label": known[name].label, "seeds": len(rows),
                        **{k: mean_std(v) if None not in v else (math.nan, math.nan) for k, v in values.items()}}
     for name, label in (("raw_pixels", "Raw pixels"), ("random_init", "Random-init encoder")):
         rows = [r["references"][name] for r in runs]
