@@ -69,8 +69,10 @@ def main() -> None:
                     reference = None
                     if budget == "time":
                         reference = zoo.load(out / f"{family}_epochs_seed{seed}_{name}.json")
-                    zoo.zoo(budget, family=family, out=path, reference=reference, progress=False, scale_name=name,
-                            command=command, **{**zoo.preset(), "seed": seed})
+                    # At equal time, the self-supervised members that learned at equal epochs (zoo.EQUAL_TIME).
+                    members = list(zoo.EQUAL_TIME) if budget == "time" else None
+                    zoo.zoo(budget, members, family=family, out=path, reference=reference, progress=False,
+                            scale_name=name, command=command, **{**zoo.preset(family=family), "seed": seed})
                 elif stem == "label_efficiency":
                     if not path.exists():
                         labels.save(labels.label_efficiency(seed=seed, progress=False, **labels.preset()), path)

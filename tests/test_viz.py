@@ -17,7 +17,7 @@ from matplotlib.figure import Figure  # noqa: E402
 from matplotlib.text import Text  # noqa: E402
 from PIL import Image  # noqa: E402
 
-from clkit import augment, evaluate, losses, train, viz  # noqa: E402
+from clkit import augment, evaluate, losses, sweep, train, viz  # noqa: E402
 from clkit.data.toy import make_toy, toy_views  # noqa: E402
 from clkit.train import toy as toy_train  # noqa: E402
 from clkit.viz import style  # noqa: E402
@@ -154,8 +154,24 @@ def _toy_runs():
             for loss in (toy_train.margin_loss(1.0), toy_train.triplet_loss(0.05), toy_train.nt_xent_loss(0.2))}
 
 
+def _zoo_runs():
+    """Two seeds of a made-up zoo result with three members, as clkit.sweep.zoo.zoo writes them."""
+    def member(label, top, seed):
+        curve = [{"epoch": e, "knn": 0.2 + (top - 0.2) * e / 4 + 0.01 * seed} for e in range(5)]
+        final = {"knn": curve[-1]["knn"], "linear": top + 0.05, "wall_s": 100.0 + seed, "peak_mib": 200.0}
+        return {"label": label, "epochs": curve, "final": final, "epochs_trained": 4}
+
+    return [{"family": "zoo", "budget": "epochs", "settings": {"seed": seed},
+             "references": {"raw_pixels": {"knn": 0.24}, "random_init": {"knn": 0.19, "linear": 0.38}},
+             "members": {"simclr": member("SimCLR", 0.9, seed), "byol": member("BYOL", 0.2, seed),
+                         "vicreg": member("VICReg", 0.8, seed)}} for seed in (0, 1)]
+
+
 # Every figure function, built on small data the way the lessons call it.
 FIGURES = {
+    "zoo_curves": lambda d: viz.zoo_curves(_zoo_runs()),
+    "zoo_bars": lambda d: viz.zoo_bars({"4 epochs": sweep.zoo.summary(_zoo_runs()),
+                                        "equal time": sweep.zoo.summary(_zoo_runs())}),
     "toy_figure": lambda d: toy_viz.toy_figure(TOY, *toy_views(TOY.points, 0.05)),
     "toy_embeddings_figure": lambda d: toy_viz.toy_embeddings_figure(_toy_runs(), TOY),
     "push_figure": lambda d: toy_viz.push_figure(

@@ -163,3 +163,11 @@ def test_every_family_member_builds_at_every_scale():
             for scale_name in ("ci", "laptop", "full"):
                 r = zoo.member_recipe(name, s, scale_name=scale_name, family=family)
                 assert isinstance(recipes.build(r, (3, 32, 32), 10), torch.nn.Module)
+
+
+def test_the_short_families_train_ten_epochs_on_a_laptop():
+    assert zoo.preset("laptop") == {} and zoo.settings_from(**zoo.preset("laptop")).epochs == 30
+    assert zoo.preset("laptop", "negatives") == zoo.preset("laptop", "losses") == {"epochs": 10}
+    assert zoo.preset("ci", "negatives") == zoo.preset("ci")
+    with pytest.raises(ValueError, match="valid families"):
+        zoo.preset("laptop", "queues")

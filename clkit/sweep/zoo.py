@@ -33,75 +33,26 @@ import json
 import math
 import tempfile
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
 
 from clkit import evaluate, recipes, scale, train
+from clkit.sweep.members import EQUAL_TIME, FAMILIES, LABELLED, LOSSES, NEGATIVES, ZOO, Member, family_members
 from clkit.sweep.run import environment
 from clkit.sweep.seeds import mean_std
 from clkit.sweep.settings import load_split
 from clkit.sweep.store import results_dir
 from clkit.train import PeakMemory, atomic_write_text
 
+__all__ = ["BUDGETS", "EQUAL_TIME", "FAMILIES", "FORMAT", "LABELLED", "LOSSES", "NEGATIVES", "ZOO", "Member", "ZooSettings",
+           "SHORT_FAMILIES", "datasets", "family_members", "format_summary", "load", "member_recipe", "preset", "references",
+           "settings_from", "stored_or_run", "summary", "train_member", "zoo"]
+
 FORMAT = "clkit.zoo/1"
 BUDGETS = ("epochs", "time")
-
-
-@dataclass(frozen=True)
-class Member:
-    """One row of the zoo: a method of :data:`clkit.methods.METHODS`, its recipe's overrides, and its name in
-    the table."""
-
-    method: str
-    label: str
-    overrides: dict[str, Any] = field(default_factory=dict)
-
-
-#: The zoo, in the order of its table: the contrastive methods, the methods without negatives, the
-#: clustering ones, the metric-learning ancestors; the supervised references last.
-ZOO: dict[str, Member] = {
-    "simclr": Member("simclr", "SimCLR"),
-    "moco": Member("moco", "MoCo v2"),
-    "byol": Member("byol", "BYOL"),
-    "simsiam": Member("simsiam", "SimSiam"),
-    "barlow_twins": Member("barlow_twins", "Barlow Twins"),
-    "vicreg": Member("vicreg", "VICReg"),
-    "swav": Member("swav", "SwAV"),
-    "dino": Member("dino", "DINO"),
-    "dino_vit": Member("dino", "DINO (ViT)", {"encoder": "small_vit"}),
-    "margin": Member("margin", "Margin (views)"),
-    "triplet": Member("triplet", "Triplet (views)"),
-    "supcon": Member("supcon", "SupCon (labels)"),
-    "supervised": Member("supervised", "Supervised (labels)"),
-}
-
-#: Members that learn from labels: the table's upper references, not self-supervised methods.
-LABELLED = ("supcon", "supervised")
-
-#: Negatives (notebook 15): MoCo's queue against the batch. Without a queue (``queue_size=0``) the negatives are
-#: the batch's other keys, so their number follows the batch; with one it does not.
-NEGATIVES: dict[str, Member] = {
-    "batch32": Member("moco", "batch 32, no queue (31 negatives)", {"batch_size": 32, "options": {"queue_size": 0}}),
-    "batch32_queue": Member("moco", "batch 32, queue 4,096", {"batch_size": 32}),
-    "batch256": Member("moco", "batch 256, no queue (255 negatives)", {"options": {"queue_size": 0}}),
-    "batch256_queue": Member("moco", "batch 256, queue 4,096"),
-}
-
-#: The SimCLR paper's Table 4 (notebook 13): NT-Xent against the losses before it, on the same views and network.
-LOSSES: dict[str, Member] = {
-    "nt_xent": Member("simclr", "NT-Xent"),
-    "nt_logistic": Member("nt_logistic", "NT-Logistic"),
-    "nt_logistic_sh": Member("nt_logistic", "NT-Logistic (semi-hard)", {"options": {"mining": "semi-hard"}}),
-    "margin_triplet": Member("triplet", "Margin triplet", {"options": {"mining": "all"}}),
-    "margin_triplet_sh": Member("triplet", "Margin triplet (semi-hard)"),
-    "margin": Member("margin", "Margin contrastive (Hadsell)"),
-}
-
-#: Every set of members a lesson compares, by name; each is trained and stored the same way.
-FAMILIES: dict[str, dict[str, Member]] = {"zoo": ZOO, "negatives": NEGATIVES, "losses": LOSSES}
 
 
 @dataclass(frozen=True)
@@ -129,14 +80,21 @@ class ZooSettings:
 _FIELDS = tuple(f.name for f in dataclasses.fields(ZooSettings))
 
 
-def preset(scale_name: str | None = None) -> dict[str, Any]:
+#: Families that compare variants of fast-learning contrastive methods train 10 epochs at the laptop scale, not 30.
+SHORT_FAMILIES = ("negatives", "losses")
+
+
+def preset(scale_name: str | None = None, family: str = "zoo") -> dict[str, Any]:
     """Sizes per scale: ``ci`` 256 images for one epoch; ``laptop`` the defaults (5,000 images, 30 epochs, one to
-    a few minutes per member on a CPU core); ``full`` every image for 100 epochs."""
+    a few minutes per member on a CPU core; 10 epochs for :data:`SHORT_FAMILIES`); ``full`` every image for
+    100 epochs."""
     name = scale_name or scale.current()
     if name not in scale.SCALES:
         raise ValueError(f"unknown scale {name!r}; valid scales are {', '.join(scale.SCALES)}")
+    family_members(family)
+    laptop = {"epochs": 10} if family in SHORT_FAMILIES else {}
     return {"ci": {"n_train": 256, "n_test": 128, "epochs": 1, "batch_size": 64},
-            "laptop": {},
+            "laptop": laptop,
             "full": {"n_train": 0, "n_test": 0, "epochs": 100}}[name]
 
 
@@ -156,13 +114,6 @@ def datasets(s: ZooSettings):
     if s.n_test and s.n_test < len(test_set):
         test_set = test_set.take(s.n_test, seed=s.seed)
     return train_set, test_set
-
-
-def family_members(family: str) -> dict[str, Member]:
-    """The members of a family of :data:`FAMILIES`; an unknown name is refused with the valid ones."""
-    if family not in FAMILIES:
-        raise ValueError(f"unknown family {family!r}; valid families are {', '.join(FAMILIES)}")
-    return FAMILIES[family]
 
 
 def member_recipe(name: str, s: ZooSettings, epochs: int | None = None, scale_name: str | None = None,
@@ -202,16 +153,20 @@ def _accuracies(h_train, h_test, train_set, test_set, s: ZooSettings) -> dict[st
 
 
 def train_member(name: str, s: ZooSettings, device: torch.device, epochs: int | None = None,
-                 progress: bool = True, scale_name: str | None = None, family: str = "zoo") -> dict[str, Any] | None:
-    """Train member ``name`` of ``family`` and measure it (see the module's docstring); None if interrupted."""
+                 progress: bool = True, scale_name: str | None = None, family: str = "zoo",
+                 curves: bool = True) -> dict[str, Any] | None:
+    """Train member ``name`` of ``family`` and measure it (see the module's docstring); None if interrupted.
+
+    ``curves=False`` measures at epoch 0 and at the end only (the ``"time"`` budget: its curves would repeat
+    the ``"epochs"`` runs', and the measurements cost a CPU run a third of its time)."""
     train_set, test_set = datasets(s)
     r = member_recipe(name, s, epochs, scale_name, family)
     train.seed_everything(s.seed)
     method = recipes.build(r, train_set.shape, len(train_set.classes))
     with PeakMemory(device) as peak:
         history = train.fit(method, train_set, **r.fit_settings(), device=device, seed=s.seed,
-                            monitor=(train_set, test_set), knn_k=s.knn_k, measures=_collapse_measure(method, test_set),
-                            progress=progress)
+                            monitor=(train_set, test_set), monitor_every=1 if curves else r.epochs, knn_k=s.knn_k,
+                            measures=_collapse_measure(method, test_set), progress=progress)
     if history.interrupted:
         return None
     h_train, h_test = (evaluate.embed(method, x.images, device=device) for x in (train_set, test_set))
@@ -284,7 +239,7 @@ def zoo(budget: str = "epochs", members: list[str] | None = None, *, family: str
             continue
         epochs = _epochs_at_equal_time(name, s, reference) if budget == "time" else None
         started = time.perf_counter()
-        run = train_member(name, s, device, epochs, progress, scale_name, family)
+        run = train_member(name, s, device, epochs, progress, scale_name, family, curves=budget == "epochs")
         if run is None:
             print(f"Zoo interrupted at {name}; the {len(results['members'])} finished member(s) are kept")
             break
@@ -336,7 +291,7 @@ def stored_or_run(budget: str, seed: int, *, family: str = "zoo", rerun: bool = 
     reference the same way. At the ``ci`` scale, always a fresh run in a temporary folder."""
     current = scale.current()
     folder = Path(tempfile.mkdtemp(prefix="clkit-zoo-")) if current == "ci" else results_dir()
-    settings = {**preset(current), **{k: v for k, v in kwargs.items() if k in _FIELDS}, "seed": seed}
+    settings = {**preset(current, family), **{k: v for k, v in kwargs.items() if k in _FIELDS}, "seed": seed}
     members = kwargs.get("members") or list(family_members(family))
     path = folder / f"{family}_{budget}_seed{seed}_{current}.json"
     if path.exists() and not rerun:

@@ -20,6 +20,9 @@ and the rest work without naming a module:
   alignment–uniformity plane, the collapse dashboard, class-sorted similarities;
 - :mod:`~clkit.viz.interactive`: plotly figures (the UMAP map, the sphere), with image thumbnails on hover
   (script in ``hover.js``);
+- :mod:`~clkit.viz.collapse`: collapse without negatives: several runs' kNN, spread and effective rank per epoch or
+  as bars; Barlow Twins' cross-correlation matrix kept per epoch by a measure for ``fit``, drawn as heatmaps;
+- :mod:`~clkit.viz.zoo`: the method zoo: learning curves by family of methods, every member at two budgets;
 - :mod:`~clkit.viz.toy`: the margin lesson's toy: its views, the embeddings, the push on every negative, the τ → 0 limit;
 - :mod:`~clkit.viz.twin`: a plotly figure that carries a static matplotlib twin of its data, shown wherever
   plotly is not.
@@ -27,6 +30,7 @@ and the rest work without naming a module:
 
 from __future__ import annotations
 
+from clkit.viz.collapse import CrossCorrelations, collapse_bars, collapse_curves, cross_correlation_figure
 from clkit.viz.comparisons import ablation_bars, label_efficiency_figure, readout_bars, sweeps_figure
 from clkit.viz.curves import (
     LivePlot,
@@ -58,8 +62,9 @@ from clkit.viz.losses import (
     similarity_heatmap,
     softmax_over_negatives,
 )
-from clkit.viz.toy import push_figure, toy_embeddings_figure, toy_figure, zero_temperature_figure
 from clkit.viz.style import _display_figures_as_png, class_colours, class_markers, to_numpy_image
+from clkit.viz.toy import push_figure, toy_embeddings_figure, toy_figure, zero_temperature_figure
+from clkit.viz.zoo import zoo_bars, zoo_curves
 
 __all__ = [
     "ablation_bars",
@@ -101,6 +106,12 @@ __all__ = [
     "umap_plotly",
     "views_figure",
     "push_figure",
+    "CrossCorrelations",
+    "collapse_bars",
+    "collapse_curves",
+    "cross_correlation_figure",
+    "zoo_bars",
+    "zoo_curves",
     "toy_embeddings_figure",
     "toy_figure",
     "zero_temperature_figure",

@@ -61,13 +61,14 @@ def zoo_curves(runs: Sequence[dict[str, Any]], groups: Mapping[str, Sequence[str
     labels = {name: r["members"][name]["label"] for r in runs[:1] for name in r["members"]}
     for ax, (title, members) in zip(axes, present.items()):
         _floors(ax, runs)
+        lines = []
         for i, name in enumerate(members):
             epochs, mean, std = _curve(runs, name, key)
             style = series_style(i)
-            ax.plot(epochs, 100 * mean, label=labels[name], **style)
+            lines += ax.plot(epochs, 100 * mean, label=labels[name], **style)
             ax.fill_between(epochs, 100 * (mean - std), 100 * (mean + std), color=style["color"], alpha=0.2, lw=0)
         ax.set_title(title)
-        ax.legend(loc="lower right", fontsize=11, frameon=False)
+        ax.legend(handles=lines, loc="upper left", fontsize=11, frameon=False)  # the members; the floors below
         ax.grid(alpha=0.3)
     for ax in axes[len(present):]:
         ax.set_visible(False)
@@ -77,8 +78,8 @@ def zoo_curves(runs: Sequence[dict[str, Any]], groups: Mapping[str, Sequence[str
         ax.set_xlabel("epoch")
     handles, names = axes[0].get_legend_handles_labels()
     floors = [(h, n) for h, n in zip(handles, names) if n in {label for _, label, _ in _REFERENCES}]
-    legend_below(fig, [h for h, _ in floors], [n for _, n in floors])
-    fig.suptitle(f"mean ± std over {len(runs)} seed{'s' * (len(runs) > 1)}")
+    legend_below(fig, [h for h, _ in floors], [n for _, n in floors],
+                 title=f"mean ± std over {len(runs)} seed{'s' * (len(runs) > 1)}")
     return fig
 
 
@@ -101,8 +102,9 @@ def zoo_bars(tables: Mapping[str, Mapping[str, dict[str, Any]]], key: str = "knn
         mean = np.asarray([100 * table[m][key][0] for m in members])
         std = np.nan_to_num(np.asarray([100 * table[m][key][1] for m in members]))
         at = y + ((len(tables) - 1) / 2 - i) * height
-        ax.barh(at, mean, height, xerr=std, capsize=3, color=SERIES_COLOURS[i], label=budget,
-                hatch=("", "//", "..")[i % 3], edgecolor="white")
+        # The error bars black, caps included (without "color" the caps take the default cycle's first colour).
+        ax.barh(at, mean, height, xerr=std, error_kw={"ecolor": "black", "color": "black", "capsize": 3},
+                color=SERIES_COLOURS[i], label=budget, hatch=("", "//", "..")[i % 3], edgecolor="white")
         for yi, m in zip(at, mean):
             ax.text(m + 1, yi, f"{m:.0f}", va="center", fontsize=11)
     for name, label, style in _REFERENCES:
