@@ -19,6 +19,17 @@ def test_train_writes_checkpoint_history_and_a_summary(tmp_path, capsys):
     assert "raw pixels" in printed and "random-init encoder" in printed
 
 
+@pytest.mark.parametrize("method", ["moco", "swav"])
+def test_train_trains_a_zoo_method_by_name_and_a_checkpoint_rebuilds_it(method, tmp_path, capsys):
+    import clkit
+
+    out = tmp_path / method
+    code = cli.main(["train", "--method", method, "--scale", "ci", "--limit", "128", "--batch-size", "32",
+                     "--out", str(out)])
+    assert code == 0 and f"{method} encoder" in capsys.readouterr().out
+    assert type(clkit.load(out)).__name__ == {"moco": "MoCo", "swav": "SwAV"}[method]
+
+
 def test_bad_choices_are_refused_with_the_valid_ones(capsys):
     with pytest.raises(SystemExit):
         cli.main(["train", "--dataset", "imagenet", "--out", "x"])

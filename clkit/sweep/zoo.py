@@ -357,9 +357,10 @@ def format_summary(table: dict[str, dict[str, Any]]) -> str:
         scale_by = 100 if percent else 1
         return f"{scale_by * m:.{digits}f} ± {scale_by * sd:.{digits}f}"
 
-    lines = [f"{'':<22} {'kNN %':>13} {'linear %':>13} {'epochs':>7} {'train s':>13} {'peak MiB':>13}"]
+    width = max(len(entry["label"]) for entry in table.values())
+    lines = [f"{'':<{width}} {'kNN %':>13} {'linear %':>13} {'epochs':>7} {'train s':>13} {'peak MiB':>13}"]
     for entry in table.values():
         epochs = f"{entry['epochs_trained'][0]:.0f}" if "epochs_trained" in entry else "—"
-        lines.append(f"{entry['label']:<22} {cell(entry, 'knn', True):>13} {cell(entry, 'linear', True):>13} "
+        lines.append(f"{entry['label']:<{width}} {cell(entry, 'knn', True):>13} {cell(entry, 'linear', True):>13} "
                      f"{epochs:>7} {cell(entry, 'wall_s', digits=0):>13} {cell(entry, 'peak_mib', digits=0):>13}")
     return "\n".join(lines)

@@ -68,7 +68,7 @@ def zoo_curves(runs: Sequence[dict[str, Any]], groups: Mapping[str, Sequence[str
             lines += ax.plot(epochs, 100 * mean, label=labels[name], **style)
             ax.fill_between(epochs, 100 * (mean - std), 100 * (mean + std), color=style["color"], alpha=0.2, lw=0)
         ax.set_title(title)
-        ax.legend(handles=lines, loc="upper left", fontsize=11, frameon=False)  # the members; the floors below
+        ax.legend(handles=lines, loc="best", fontsize=11, frameon=False)  # the members; the floors below
         ax.grid(alpha=0.3)
     for ax in axes[len(present):]:
         ax.set_visible(False)
@@ -105,8 +105,8 @@ def zoo_bars(tables: Mapping[str, Mapping[str, dict[str, Any]]], key: str = "knn
         # The error bars black, caps included (without "color" the caps take the default cycle's first colour).
         ax.barh(at, mean, height, xerr=std, error_kw={"ecolor": "black", "color": "black", "capsize": 3},
                 color=SERIES_COLOURS[i], label=budget, hatch=("", "//", "..")[i % 3], edgecolor="white")
-        for yi, m in zip(at, mean):
-            ax.text(m + 1, yi, f"{m:.0f}", va="center", fontsize=11)
+        for yi, m, sd in zip(at, mean, std):
+            ax.text(m + sd + 1, yi, f"{m:.0f}", va="center", fontsize=11)  # past the error bar
     for name, label, style in _REFERENCES:
         if key in first[name]:
             ax.axvline(100 * first[name][key][0], color=REFERENCE, ls=style, lw=1.5, label=label)
