@@ -239,7 +239,10 @@ def zoo(budget: str = "epochs", members: list[str] | None = None, *, family: str
             continue
         epochs = _epochs_at_equal_time(name, s, reference) if budget == "time" else None
         started = time.perf_counter()
-        run = train_member(name, s, device, epochs, progress, scale_name, family, curves=budget == "epochs")
+        if epochs == s.epochs:  # the same run as the reference's (SimCLR's, always): training is deterministic
+            run = {**reference["members"][name], "reused": "the 'epochs' run of the same seed"}
+        else:
+            run = train_member(name, s, device, epochs, progress, scale_name, family, curves=budget == "epochs")
         if run is None:
             print(f"Zoo interrupted at {name}; the {len(results['members'])} finished member(s) are kept")
             break
