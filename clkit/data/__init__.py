@@ -36,6 +36,7 @@ The package, one module a concern:
 * :mod:`clkit.data.shapes`: the procedural ``shapes`` renderer (and why it looks as it does);
 * :mod:`clkit.data.bundled`: ``digits`` and ``photos``, shipped by scikit-learn and scikit-image;
 * :mod:`clkit.data.real`: the torchvision-backed sets and :class:`DatasetNotFoundError`;
+* :mod:`clkit.data.tokens`: the word-level :class:`Tokenizer` the text models read through;
 * here: the registry (:data:`DATASETS`, :data:`OFFLINE`) and :func:`load`, :func:`available`.
 """
 
@@ -63,6 +64,7 @@ from clkit.data.shapes import (
     shape_polarity,
 )
 
+from clkit.data.tokens import Tokenizer, words
 from clkit.data.toy import ToySet, make_toy, toy_views
 
 __all__ = [
@@ -74,6 +76,7 @@ __all__ = [
     "ImageSet",
     "Records",
     "TextSet",
+    "Tokenizer",
     "ToySet",
     "available",
     "load",
@@ -84,6 +87,7 @@ __all__ = [
     "shape_polarity",
     "to_float",
     "toy_views",
+    "words",
 ]
 
 OFFLINE: tuple[str, ...] = ("shapes", "shapes_polarity", "digits", "photos")

@@ -58,27 +58,33 @@ class Attention(nn.Module):
         self.qkv = nn.Linear(dim, 3 * dim)
         self.out = nn.Linear(dim, dim)
 
-    def forward(self, x: Tensor) -> Tensor:
+    def forward(self, x: Tensor, keep: Tensor | None = None) -> Tensor:
+        """x: (N, tokens, dim); keep: optional (N, tokens) bool, False for tokens no query may attend to (padding)."""
         n, tokens, dim = x.shape
         qkv = self.qkv(x).reshape(n, tokens, 3, self.heads, dim // self.heads).permute(2, 0, 3, 1, 4)
-        mixed = F.scaled_dot_product_attention(*qkv)  # (N, heads, tokens, dim / heads)
+        mask = None if keep is None else keep[:, None, None, :]  # (N, 1, 1, tokens): the same for every query
+        mixed = F.scaled_dot_product_attention(*qkv, attn_mask=mask)  # (N, heads, tokens, dim / heads)
         return self.out(mixed.transpose(1, 2).reshape(n, tokens, dim))
 
 
 class Block(nn.Module):
     """A pre-norm transformer block: x + attention(LN(x)), then + MLP(LN(·)); LayerNorm before each branch
-    keeps the residual path an identity, which is what lets ViTs train without warm-up tricks at this depth."""
+    keeps the residual path an identity, which is what lets ViTs train without warm-up tricks at this depth.
+    ``dropout`` (as in BERT: on each branch's output) is off for images and is SimCSE's augmentation for text."""
 
-    def __init__(self, dim: int, heads: int, mlp_ratio: float):
+    def __init__(self, dim: int, heads: int, mlp_ratio: float, dropout: float = 0.0):
         super().__init__()
+        if not 0.0 <= dropout < 1.0:
+            raise ValueError(f"dropout must be in [0, 1), got {dropout}")
         hidden = int(dim * mlp_ratio)
         self.norm1, self.attention = nn.LayerNorm(dim), Attention(dim, heads)
         self.norm2 = nn.LayerNorm(dim)
         self.mlp = nn.Sequential(nn.Linear(dim, hidden), nn.GELU(), nn.Linear(hidden, dim))
+        self.drop = nn.Dropout(dropout)
 
-    def forward(self, x: Tensor) -> Tensor:
-        x = x + self.attention(self.norm1(x))
-        return x + self.mlp(self.norm2(x))
+    def forward(self, x: Tensor, keep: Tensor | None = None) -> Tensor:
+        x = x + self.drop(self.attention(self.norm1(x), keep))
+        return x + self.drop(self.mlp(self.norm2(x)))
 
 
 class VisionTransformer(nn.Module):
