@@ -49,6 +49,27 @@ ROWS: list[tuple[str, dict]] = [
     ("simsiam", {"crop_min": 0.2}),
     ("byol", {"epochs": 30}),
     ("simsiam", {"epochs": 30}),
+    # Steps rather than epochs: a quarter of the batch is four times the updates for the same images seen.
+    ("simsiam", {"batch_size": 64}),
+    ("byol", {"batch_size": 64}),
+    # Every view grey: if colour is the feature the positives-only methods match on, taking it away leaves shape.
+    ("byol", {"grayscale_p": 1.0}),
+    ("simsiam", {"grayscale_p": 1.0}),
+    ("dino", {"grayscale_p": 1.0}),
+    ("swav", {"grayscale_p": 1.0}),
+    # The clustering methods: their recipes, then one change at a time.
+    ("dino", {}),
+    ("dino", {"batch_size": 64}),
+    ("dino", {"local_crops": 0}),
+    ("dino", {"lr": 5e-4}),
+    ("dino", {"options": {"teacher_temp": 0.04, "teacher_temp_warmup": 0.0}}),
+    ("dino", {"options": {"out_dim": 64}}),
+    ("swav", {}),
+    ("swav", {"batch_size": 64}),
+    ("swav", {"local_crops": 0}),
+    ("swav", {"lr": 5e-4}),
+    ("swav", {"options": {"epsilon": 0.03}}),
+    ("swav", {"options": {"n_prototypes": 30}}),
 ]
 
 
@@ -94,7 +115,7 @@ def main() -> None:
         return
     only = set(filter(None, args.only.split(",")))
     done = {key(r["method"], r["change"]) for r in stored}
-    s, device = zoo.ZooSettings(), train.resolve_device("auto")
+    s, device = zoo.ZooSettings(epochs=10), train.resolve_device("auto")  # the rows' base: 10 epochs
     for method, change in ROWS:
         if (only and method not in only) or key(method, change) in done:
             continue

@@ -1,7 +1,7 @@
 """Measure every stored result the lessons read, at one scale, over three seeds.
 
-The lessons on temperature, augmentations, batch size, label efficiency, the method zoo, negatives and the
-losses before NT-Xent show results stored in
+The lessons on temperature, augmentations, batch size, label efficiency, the method zoo, negatives, the
+losses before NT-Xent and the clusters of SwAV and DINO show results stored in
 ``notebooks/results/`` (one JSON per seed, named ``{stem}_seed{seed}_{scale}.json``); a lesson loads a file
 when its settings match and trains it otherwise. This script makes them all in one go, in the order of
 the lessons (the sweeps are defined in ``clkit.sweep.lessons``, the zoo's families in ``clkit.sweep.zoo``;
@@ -29,7 +29,8 @@ from clkit import scale, sweep  # noqa: E402
 from clkit.sweep import labels, lessons, zoo  # noqa: E402
 
 GROUPS = {"zoo": ["zoo_epochs"], "zoo_time": ["zoo_time"], "negatives": ["negatives_epochs"],
-          "losses": ["losses_epochs"],"augment": ["augment_colour_off", "augment_colour_on"], "batch": ["batch_size", "batch_size_fixed_steps"],
+          "losses": ["losses_epochs"], "clusters": ["clusters_epochs"],
+          "augment": ["augment_colour_off", "augment_colour_on"], "batch": ["batch_size", "batch_size_fixed_steps"],
           "labels": ["label_efficiency"], "learned": ["temperature_learned_own_lr", "temperature_learned"],
           "temperature": ["temperature_sweep"]}
 

@@ -150,7 +150,7 @@ def test_a_members_own_settings_win_over_the_shared_budget_and_keep_the_recipes_
     assert sh.method == "triplet" and recipes.build(sh, (3, 32, 32), 10).mining == "semi-hard"
     assert recipes.build(zoo.member_recipe("margin_triplet", s, scale_name="ci", family="losses"),
                          (3, 32, 32), 10).mining == "all"
-    with pytest.raises(ValueError, match="valid families are zoo, negatives, losses"):
+    with pytest.raises(ValueError, match="valid families are zoo, negatives, losses, clusters"):
         zoo.member_recipe("simclr", s, family="mocos")
     with pytest.raises(ValueError, match="no negatives member 'simclr'"):
         zoo.member_recipe("simclr", s, family="negatives")
@@ -171,3 +171,22 @@ def test_the_short_families_train_ten_epochs_on_a_laptop():
     assert zoo.preset("ci", "negatives") == zoo.preset("ci")
     with pytest.raises(ValueError, match="valid families"):
         zoo.preset("laptop", "queues")
+
+
+def test_the_clustering_members_store_each_test_images_cluster(monkeypatch):
+    """The clusters family keeps SwAV's nearest prototype of every test image: what method.assignments gives for
+    the trained model (captured here) on the test subset, in its order."""
+    kept = {}
+    real_build = recipes.build
+    def build(*args, **kwargs):  # the last model built is the member's (the references build theirs first)
+        kept["model"] = real_build(*args, **kwargs)
+        return kept["model"]
+
+    monkeypatch.setattr(recipes, "build", build)
+    results = zoo.zoo("epochs", ["swav"], family="clusters", progress=False, scale_name="ci", **TINY)
+    run = results["members"]["swav"]
+    _, test_set = zoo.datasets(zoo.settings_from(**TINY))
+    assert run["assignments"] == kept["model"].assignments(test_set.images).tolist()
+    assert len(run["assignments"]) == TINY["n_test"] and max(run["assignments"]) < 100
+    assert "assignments" not in zoo.zoo("epochs", ["simclr"], progress=False, scale_name="ci", **TINY)["members"][
+        "simclr"]

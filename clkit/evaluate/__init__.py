@@ -9,9 +9,21 @@ cheap classifier can read off them, the encoder frozen, and by the geometry of t
   the kNN monitor for ``fit``;
 - :mod:`~clkit.evaluate.readout`: the R² of a ridge regression from the features to a continuous nuisance;
 - :mod:`~clkit.evaluate.geometry`: alignment, uniformity, effective rank, collapse, view geometry;
+- :mod:`~clkit.evaluate.clusters`: a clustering method's clusters against the classes (sizes, purity, NMI);
 - :mod:`~clkit.evaluate.neighbours`: nearest neighbours and the closest/farthest pairs.
+- :mod:`~clkit.evaluate.retrieval`: image–text models: zero-shot classification by prompts, retrieval recall@k.
+- :mod:`~clkit.evaluate.similarity`: sentence similarity: Spearman against graded scores, paraphrase retrieval, bag of words.
 """
 
+from clkit.evaluate.clusters import (
+    ClusterReport,
+    border_hue,
+    cluster_members,
+    cluster_report,
+    contingency,
+    normalized_mutual_information,
+    quantile_bins,
+)
 from clkit.evaluate.features import SPACES, calibrate_batchnorm, embed, features, model_device, project, raw_pixels
 from clkit.evaluate.geometry import (
     alignment,
@@ -34,6 +46,12 @@ from clkit.evaluate.neighbours import (
     within_class_pairs,
 )
 from clkit.evaluate.readout import ALPHA_GRID, r2_score, readout_report, ridge_r2
+from clkit.evaluate.preferences import pearson, preference_accuracy, preference_report, spearman
+from clkit.evaluate.spread import h_spread, spread_measure
+from clkit.evaluate.retrieval import (prompt_embeddings, random_recall, retrieval_recall, zero_shot_accuracy,
+                                      zero_shot_predict)
+from clkit.evaluate.similarity import (bag_of_words, paraphrase_retrieval, ranks, sentence_monitor, sentence_scores,
+                                      spearman, tf_idf)
 from clkit.evaluate.probes import (
     C_GRID,
     choose_C,
@@ -48,10 +66,20 @@ from clkit.evaluate.probes import (
 )
 
 __all__ = [
+    "ClusterReport",
+    "border_hue",
+    "quantile_bins",
+    "cluster_members",
+    "cluster_report",
+    "contingency",
+    "normalized_mutual_information",
     "ALPHA_GRID", "C_GRID", "Neighbours", "Pairs", "SPACES", "alignment", "calibrate_batchnorm", "choose_C",
     "collapse_metrics", "contrastive_accuracy", "r2_score", "readout_report", "ridge_r2", "validation_split",
     "covariance_spectrum", "cross_class_pairs", "effective_rank", "embed", "extreme_pairs", "features", "few_shot",
     "format_table", "geometry_report", "knn_accuracy", "knn_monitor", "linear_probe", "model_device",
     "nearest_neighbours", "neighbour_agreement", "per_dimension_std", "project", "raw_pixels", "report", "singular_values", "uniformity",
     "view_geometry", "within_class_pairs",
+    "prompt_embeddings", "random_recall", "retrieval_recall", "zero_shot_accuracy", "zero_shot_predict",
+    "bag_of_words", "paraphrase_retrieval", "ranks", "sentence_monitor", "sentence_scores", "spearman", "tf_idf",
+    "h_spread", "pearson", "preference_accuracy", "preference_report", "spearman", "spread_measure",
 ]

@@ -1,7 +1,7 @@
 """The members of the zoo's comparisons: each a method with its recipe's overrides and its name in a table.
 
 :data:`FAMILIES` names every set a lesson compares (the zoo, MoCo's negatives, the SimCLR paper's Table 4
-losses); :mod:`clkit.sweep.zoo` trains and stores any of them the same way.
+losses, the clustering methods whose clusters lesson 17 shows); :mod:`clkit.sweep.zoo` trains and stores any of them the same way.
 """
 
 from __future__ import annotations
@@ -65,8 +65,11 @@ LOSSES: dict[str, Member] = {
     "margin": Member("margin", "Margin contrastive (Hadsell)"),
 }
 
+#: Clusters (notebook 17): the zoo's clustering members again, their test images' clusters stored with the run.
+CLUSTERS: dict[str, Member] = {name: ZOO[name] for name in ("swav", "dino")}
+
 #: Every set of members a lesson compares, by name; each is trained and stored the same way.
-FAMILIES: dict[str, dict[str, Member]] = {"zoo": ZOO, "negatives": NEGATIVES, "losses": LOSSES}
+FAMILIES: dict[str, dict[str, Member]] = {"zoo": ZOO, "negatives": NEGATIVES, "losses": LOSSES, "clusters": CLUSTERS}
 
 
 def family_members(family: str) -> dict[str, Member]:

@@ -40,14 +40,14 @@ from typing import Any
 import torch
 
 from clkit import evaluate, recipes, scale, train
-from clkit.sweep.members import EQUAL_TIME, FAMILIES, LABELLED, LOSSES, NEGATIVES, ZOO, Member, family_members
+from clkit.sweep.members import CLUSTERS, EQUAL_TIME, FAMILIES, LABELLED, LOSSES, NEGATIVES, ZOO, Member, family_members
 from clkit.sweep.run import environment
 from clkit.sweep.seeds import mean_std
 from clkit.sweep.settings import load_split
 from clkit.sweep.store import results_dir
 from clkit.train import PeakMemory, atomic_write_text
 
-__all__ = ["BUDGETS", "EQUAL_TIME", "FAMILIES", "FORMAT", "LABELLED", "LOSSES", "NEGATIVES", "ZOO", "Member", "ZooSettings",
+__all__ = ["BUDGETS", "CLUSTERS", "EQUAL_TIME", "FAMILIES", "FORMAT", "LABELLED", "LOSSES", "NEGATIVES", "ZOO", "Member", "ZooSettings",
            "SHORT_FAMILIES", "datasets", "family_members", "format_summary", "load", "member_recipe", "preset", "references",
            "settings_from", "stored_or_run", "summary", "train_member", "zoo"]
 
@@ -171,6 +171,10 @@ def train_member(name: str, s: ZooSettings, device: torch.device, epochs: int | 
         return None
     h_train, h_test = (evaluate.embed(method, x.images, device=device) for x in (train_set, test_set))
     seconds = history["seconds"]
+    clusters = {}
+    if hasattr(method, "assignments"):  # SwAV's prototypes, DINO's outputs: each test image's cluster, for lesson 17
+        clusters["assignments"] = torch.cat([method.assignments(chunk.to(device)).cpu()
+                                             for chunk in test_set.images.split(512)]).tolist()
     return {
         "member": name,
         "label": family_members(family)[name].label,
@@ -180,6 +184,7 @@ def train_member(name: str, s: ZooSettings, device: torch.device, epochs: int | 
                   "s_per_epoch": sum(seconds) / len(seconds), "peak_mib": peak.mib},
         "memory": peak.kind,
         "epochs": history.epochs,
+        **clusters,
     }
 
 
@@ -205,7 +210,7 @@ def zoo(budget: str = "epochs", members: list[str] | None = None, *, family: str
     to ``out`` after each member, resuming a file of the same settings.
 
     Args:
-        family: a name of :data:`FAMILIES` (``"zoo"``, ``"negatives"``, ``"losses"``).
+        family: a name of :data:`FAMILIES` (``"zoo"``, ``"negatives"``, ``"losses"``, ``"clusters"``).
         budget: ``"epochs"`` or ``"time"`` (see the module's docstring).
         reference: for the ``"time"`` budget, the ``"epochs"`` results of the same seed and settings.
         command: how the run was started, recorded with the results.

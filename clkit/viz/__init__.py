@@ -22,6 +22,7 @@ and the rest work without naming a module:
   (script in ``hover.js``);
 - :mod:`~clkit.viz.collapse`: collapse without negatives: several runs' kNN, spread and effective rank per epoch or
   as bars; Barlow Twins' cross-correlation matrix kept per epoch by a measure for ``fit``, drawn as heatmaps;
+- :mod:`~clkit.viz.clusters`: what SwAV's prototypes and DINO's outputs gather: galleries per cluster, cluster sizes;
 - :mod:`~clkit.viz.zoo`: the method zoo: learning curves by family of methods, every member at two budgets;
 - :mod:`~clkit.viz.toy`: the margin lesson's toy: its views, the embeddings, the push on every negative, the τ → 0 limit;
 - :mod:`~clkit.viz.twin`: a plotly figure that carries a static matplotlib twin of its data, shown wherever
@@ -30,6 +31,7 @@ and the rest work without naming a module:
 
 from __future__ import annotations
 
+from clkit.viz.clusters import cluster_gallery, cluster_sizes, factor_nmi_bars
 from clkit.viz.collapse import CrossCorrelations, collapse_bars, collapse_curves, cross_correlation_figure
 from clkit.viz.comparisons import ablation_bars, label_efficiency_figure, readout_bars, sweeps_figure
 from clkit.viz.curves import (
@@ -54,6 +56,7 @@ from clkit.viz.embeddings import (
 )
 from clkit.viz.images import image_grid, neighbour_gallery, pair_gallery, thumbnail_atlas, views_figure
 from clkit.viz.interactive import HoverThumbnails, hover_thumbnails, sphere_figure, umap_plotly
+from clkit.viz.prediction import bradley_terry_figure, jepa_masks_figure, prediction_curves, reward_scatter
 from clkit.viz.losses import (
     anchor_temperature_figure,
     loss_vs_temperature,
@@ -67,6 +70,9 @@ from clkit.viz.toy import push_figure, toy_embeddings_figure, toy_figure, zero_t
 from clkit.viz.zoo import zoo_bars, zoo_curves
 
 __all__ = [
+    "cluster_gallery",
+    "cluster_sizes",
+    "factor_nmi_bars",
     "ablation_bars",
     "label_efficiency_figure",
     "readout_bars",
@@ -115,6 +121,7 @@ __all__ = [
     "toy_embeddings_figure",
     "toy_figure",
     "zero_temperature_figure",
+    "bradley_terry_figure", "jepa_masks_figure", "prediction_curves", "reward_scatter",
 ]
 
 _display_figures_as_png()
