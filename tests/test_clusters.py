@@ -9,10 +9,9 @@ matplotlib.use("Agg")
 
 from sklearn.metrics import normalized_mutual_info_score  # noqa: E402
 from sklearn.metrics.cluster import contingency_matrix  # noqa: E402
-from test_viz import ALLOWED, data_colours, shown  # noqa: E402  (the projector checks every figure passes)
+from test_viz import assert_reads_on_a_projector  # noqa: E402  (the checks every figure passes)
 
 from clkit import evaluate  # noqa: E402
-from clkit.viz import style  # noqa: E402
 from clkit.viz.clusters import cluster_gallery, cluster_sizes, factor_nmi_bars  # noqa: E402
 
 
@@ -94,13 +93,7 @@ FIGURES = {
 
 @pytest.mark.parametrize("name", list(FIGURES))
 def test_every_cluster_figure_reads_on_a_projector(name):
-    fig = FIGURES[name]()
-    texts, (width, _) = shown(fig)
-    assert fig.dpi == style.DPI and fig.get_figwidth() <= style.MAX_WIDTH
-    assert width <= (style.MAX_WIDTH + 0.2) * style.DPI
-    small = [(t.get_text(), t.get_fontsize()) for t in texts if t.get_fontsize() < style.MIN_FONT]
-    assert texts and not small, small
-    assert data_colours(fig) <= ALLOWED
+    assert_reads_on_a_projector(FIGURES[name]())
 
 
 def test_gallery_rows_are_the_largest_clusters_labelled_with_their_majority():

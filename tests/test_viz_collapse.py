@@ -9,11 +9,10 @@ import torch
 matplotlib.use("Agg")
 
 from matplotlib.colors import to_hex  # noqa: E402
-from test_viz import ALLOWED, data_colours, shown  # noqa: E402  (the projector checks every figure passes)
+from test_viz import assert_reads_on_a_projector  # noqa: E402  (the checks every figure passes)
 
 from clkit import augment, evaluate, losses, models, train  # noqa: E402
 from clkit.methods.redundancy import BarlowTwins  # noqa: E402
-from clkit.viz import style  # noqa: E402
 from clkit.viz.collapse import (  # noqa: E402
     CrossCorrelations,
     collapse_bars,
@@ -130,10 +129,4 @@ FIGURES = {
 
 @pytest.mark.parametrize("name", list(FIGURES))
 def test_every_collapse_figure_reads_on_a_projector(name):
-    fig = FIGURES[name]()
-    texts, (width, _) = shown(fig)
-    assert fig.dpi == style.DPI and fig.get_figwidth() <= style.MAX_WIDTH
-    assert width <= (style.MAX_WIDTH + 0.2) * style.DPI
-    small = [(t.get_text(), t.get_fontsize()) for t in texts if t.get_fontsize() < style.MIN_FONT]
-    assert texts and not small, small
-    assert data_colours(fig) <= ALLOWED
+    assert_reads_on_a_projector(FIGURES[name]())
