@@ -71,7 +71,7 @@ def cluster_sizes(reports: dict[str, ClusterReport], title: str | None = None) -
         ax.plot(np.arange(1, len(used) + 1), used, color=SERIES_COLOURS[i % len(SERIES_COLOURS)], lw=2.5,
                 ls=("-", "--", ":", "-.")[i % 4], label=f"{name}: {report.used} used, NMI {report.nmi:.2f}")
     ax.set_yscale("log")
-    ax.yaxis.set_major_formatter(PercentFormatter(1.0, decimals=0))
+    ax.yaxis.set_major_formatter(PercentFormatter(1.0))
     ax.yaxis.set_minor_formatter(NullFormatter())
     ax.set_xlabel("cluster, largest first")
     ax.set_ylabel("share of images")
@@ -101,7 +101,7 @@ def factor_nmi_bars(rows: dict[str, dict[str, float]], title: str | None = None)
         bars = ax.bar(x, values, width, color=SERIES_COLOURS[i % len(SERIES_COLOURS)], label=run,
                       hatch=("", "//", "..", "xx")[i % 4], edgecolor="white")
         ax.bar_label(bars, labels=[f"{v:.2f}" for v in values], padding=2, fontsize=11, rotation=90)
-    ax.set_xticks(np.arange(len(factors)), factors)
+    ax.set_xticks(np.arange(len(factors)), [f.replace(" ", "\n") for f in factors])  # two lines, no overlap
     ax.set_ylabel("NMI with the clusters")
     ax.set_ylim(0, max(0.1, max(v for r in rows.values() for v in r.values())) * 1.35)
     ax.legend(frameon=False, ncol=len(runs), loc="upper center")
