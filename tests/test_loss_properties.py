@@ -53,6 +53,12 @@ def two_views(z1: Tensor, z2: Tensor) -> tuple[Tensor, Tensor]:
 LOSSES = [
     Loss("nt_xent", lambda z1, z2: losses.nt_xent(z1, z2, 0.1), promises(SCALE, SYMMETRIC, PERMUTATION)),
     Loss("info_nce", lambda q, k: losses.info_nce(q, k, temperature=0.1), promises(SCALE, PERMUTATION)),
+    Loss("clip_loss", lambda u, v: losses.clip_loss(u, v, 1 / 0.07), promises(SCALE, SYMMETRIC, PERMUTATION)),
+    # SimCSE: InfoNCE in one direction at τ = 0.05; the rolled positives stand in for the hard negatives (every one of
+    # them is a negative of every anchor, so shuffling the pairs only reorders the denominator).
+    Loss("simcse", lambda h, h_pos: losses.simcse_loss(h, h_pos), promises(SCALE, PERMUTATION)),
+    Loss("simcse hard negatives", lambda h, h_pos: losses.simcse_loss(h, h_pos, h_pos.roll(1, 0)),
+         promises(SCALE, PERMUTATION)),
     Loss("alignment", losses.alignment, promises(SCALE, SYMMETRIC, PERMUTATION)),
     Loss("alignment α=1", lambda z1, z2: losses.alignment(z1, z2, alpha=1), promises(SCALE, SYMMETRIC, PERMUTATION)),
     Loss("uniformity", lambda z1, z2: losses.uniformity(torch.cat([z1, z2])), promises(SCALE, SYMMETRIC, PERMUTATION)),
@@ -69,6 +75,11 @@ LOSSES = [
     *(Loss(f"batch_triplet {m}", lambda z1, z2, m=m: losses.batch_triplet(*two_views(z1, z2), mining=m),
            promises(SYMMETRIC, PERMUTATION)) for m in ("semi-hard", "hard", "all")),
     Loss("negative_cosine", losses.negative_cosine, promises(SCALE, SYMMETRIC, PERMUTATION)),
+    # Bradley–Terry on rewards read off the rows (their sums): a pair's order matters, so not symmetric.
+    Loss("bradley_terry", lambda a, b: losses.bradley_terry_loss(a.sum(1), b.sum(1)), promises(PERMUTATION)),
+    # I-JEPA's regression with every row one target token.
+    Loss("jepa_loss", lambda p, t: losses.jepa_loss(p[:, None], t[:, None], torch.ones(len(p), 1, dtype=torch.bool)),
+         promises(SYMMETRIC, PERMUTATION)),
     Loss("normalized_mse", losses.normalized_mse, promises(SCALE, SYMMETRIC, PERMUTATION)),
     # MoCo with a fixed queue (the D axes) as negatives; the query and key sides differ, so not symmetric.
     Loss("moco queue", lambda q, k: torch.nn.functional.cross_entropy(

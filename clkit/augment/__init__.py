@@ -52,6 +52,7 @@ from clkit.augment.ops import (
     solarize,
 )
 from clkit.augment.recipe import Params, SimCLRAugment, crop_only, each_op, simclr, weak
+from clkit.augment.masks import blank_cells, block_masks
 from clkit.augment.view_lists import byol, multi_crop, two_views, views
 from clkit.data import to_float
 
@@ -76,4 +77,5 @@ __all__ = [
     "two_views",
     "views",
     "weak",
+    "blank_cells", "block_masks",
 ]

@@ -37,6 +37,9 @@ The package, one module a concern:
 * :mod:`clkit.data.bundled`: ``digits`` and ``photos``, shipped by scikit-learn and scikit-image;
 * :mod:`clkit.data.real`: the torchvision-backed sets and :class:`DatasetNotFoundError`;
 * :mod:`clkit.data.tokens`: the word-level :class:`Tokenizer` the text models read through;
+* :mod:`clkit.data.captions`: image–caption pairs drawn from the shapes, some combinations held out (CLIP's lesson);
+* :mod:`clkit.data.sentences`: the sentence corpus of the SimCSE lesson (:func:`make_sentences`; its records in
+  :mod:`clkit.data.sentence_sets`);
 * here: the registry (:data:`DATASETS`, :data:`OFFLINE`) and :func:`load`, :func:`available`.
 """
 
@@ -64,7 +67,11 @@ from clkit.data.shapes import (
     shape_polarity,
 )
 
+from clkit.data.captions import CaptionSet, make_captions
+from clkit.data.preferences import PreferencePairs, make_preferences
 from clkit.data.tokens import Tokenizer, words
+from clkit.data.sentence_sets import SentenceCorpus, SentencePairs, SentenceTriples
+from clkit.data.sentences import make_sentences
 from clkit.data.toy import ToySet, make_toy, toy_views
 
 __all__ = [
@@ -72,10 +79,13 @@ __all__ = [
     "OFFLINE",
     "SHAPE_CLASSES",
     "Batch",
+    "CaptionSet",
+    "make_captions",
     "DatasetNotFoundError",
     "ImageSet",
     "Records",
     "TextSet",
+    "SentenceCorpus", "SentencePairs", "SentenceTriples", "make_sentences",
     "Tokenizer",
     "ToySet",
     "available",
@@ -88,6 +98,7 @@ __all__ = [
     "to_float",
     "toy_views",
     "words",
+    "PreferencePairs", "make_preferences",
 ]
 
 OFFLINE: tuple[str, ...] = ("shapes", "shapes_polarity", "digits", "photos")

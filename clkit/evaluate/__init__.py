@@ -46,7 +46,7 @@ from clkit.evaluate.neighbours import (
     within_class_pairs,
 )
 from clkit.evaluate.readout import ALPHA_GRID, r2_score, readout_report, ridge_r2
-from clkit.evaluate.preferences import pearson, preference_accuracy, preference_report, spearman
+from clkit.evaluate.preferences import pearson, preference_accuracy, preference_report
 from clkit.evaluate.spread import h_spread, spread_measure
 from clkit.evaluate.retrieval import (prompt_embeddings, random_recall, retrieval_recall, zero_shot_accuracy,
                                       zero_shot_predict)
@@ -81,5 +81,5 @@ __all__ = [
     "view_geometry", "within_class_pairs",
     "prompt_embeddings", "random_recall", "retrieval_recall", "zero_shot_accuracy", "zero_shot_predict",
     "bag_of_words", "paraphrase_retrieval", "ranks", "sentence_monitor", "sentence_scores", "spearman", "tf_idf",
-    "h_spread", "pearson", "preference_accuracy", "preference_report", "spearman", "spread_measure",
+    "h_spread", "pearson", "preference_accuracy", "preference_report", "spread_measure",
 ]

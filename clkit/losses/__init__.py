@@ -26,7 +26,10 @@ from clkit.losses.contrastive import (
     pretext_accuracy,
 )
 from clkit.losses.bootstrap import negative_cosine, normalized_mse
+from clkit.losses.clip import ClipLogits, check_logit_scale, clip_logits, clip_loss, collapsed_clip_loss
 from clkit.losses.geometry import alignment, uniformity
+from clkit.losses.jepa import jepa_loss
+from clkit.losses.preference import bradley_terry_loss, preference_logits
 from clkit.losses.metric import (
     MetricTerms,
     batch_margin_contrastive,
@@ -42,6 +45,7 @@ from clkit.losses.metric import (
 )
 from clkit.losses.moco import collapsed_info_nce, moco_logits
 from clkit.losses.redundancy import RedundancyTerms, barlow_twins, check_batch, vicreg
+from clkit.losses.simcse import collapsed_simcse, simcse_logits, simcse_loss
 from clkit.losses.temperature import AnchorWeights, anchor_weights
 
 __all__ = [
@@ -52,4 +56,7 @@ __all__ = [
     "MetricTerms", "batch_margin_contrastive", "check_margin", "check_mining", "margin_triplet", "nt_logistic",
     "DINOTerms", "SwAVTerms", "dino_loss", "sinkhorn", "swav_loss", "update_center",
     "collapsed_info_nce", "moco_logits", "negative_cosine", "normalized_mse",
+    "ClipLogits", "check_logit_scale", "clip_logits", "clip_loss", "collapsed_clip_loss",
+    "collapsed_simcse", "simcse_logits", "simcse_loss",
+    "bradley_terry_loss", "jepa_loss", "preference_logits",
 ]

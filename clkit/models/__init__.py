@@ -19,10 +19,12 @@ from clkit.models.momentum import cosine_momentum, ema_update_, momentum_copy
 from clkit.models.prototypes import Prototypes
 from clkit.models.queue import NegativeQueue
 from clkit.models.text import TextTransformer, text_transformer
+from clkit.models.tokens import TokenPredictor, grid_tokens
 from clkit.models.vit import VisionTransformer, interpolate_positions
 
 __all__ = [
     "ENCODERS", "Encoder", "NegativeQueue", "NormalizedLinear", "ProjectionHead", "Prototypes", "TextTransformer", "VisionTransformer",
     "count_parameters", "interpolate_positions", "small_vit", "text_transformer",
     "cosine_momentum", "ema_update_", "encoder", "hidden_block", "momentum_copy", "resnet18", "small_cnn",
+    "TokenPredictor", "grid_tokens",
 ]

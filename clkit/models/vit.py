@@ -126,6 +126,32 @@ class VisionTransformer(nn.Module):
         positions = self.positions if grid == self.grid else interpolate_positions(self.positions, grid)
         return self.norm(self.blocks(tokens + positions))[:, 0]
 
+    def patch_tokens(self, x: Tensor, keep: Tensor | None = None) -> Tensor:
+        """The last block's patch tokens, I-JEPA's way: no class token, and only the kept patches seen.
+
+        I-JEPA's context encoder (Assran et al. 2023, arXiv:2301.08243) reads the visible patches only. Here
+        every patch still gets a token, so that the batch stays rectangular, but the attention never lets a
+        kept token see a dropped one: the kept tokens come out exactly as if the others had been removed.
+
+        Args:
+            x: (N, C, H, W) float images, H and W multiples of ``patch``.
+            keep: optional (N, G) bool over the G patches in row-major order, True for a visible patch
+                (default: all). Every image needs at least one.
+        Returns:
+            (N, G, dim): the tokens after the final LayerNorm. Those of dropped patches are meaningless.
+        """
+        n, _, height, width = x.shape
+        if height % self.patch or width % self.patch:
+            raise ValueError(f"the image sides must be multiples of the patch size {self.patch}, got {height}×{width}")
+        grid = (height // self.patch, width // self.patch)
+        if keep is not None and keep.shape != (n, grid[0] * grid[1]):
+            raise ValueError(f"keep must be (N, patches) = ({n}, {grid[0] * grid[1]}), got {tuple(keep.shape)}")
+        positions = self.positions if grid == self.grid else interpolate_positions(self.positions, grid)
+        tokens = self.embed(x).flatten(2).transpose(1, 2) + positions[:, 1:]  # (N, G, dim), no class token
+        for block in self.blocks:
+            tokens = block(tokens, keep)
+        return self.norm(tokens)
+
 
 def _init(module: nn.Module) -> None:
     """ViT's initialisation (as in DINO's code): truncated normal weights with std 0.02, zero biases."""

@@ -20,6 +20,8 @@ and the rest work without naming a module:
   alignment–uniformity plane, the collapse dashboard, class-sorted similarities;
 - :mod:`~clkit.viz.interactive`: plotly figures (the UMAP map, the sphere), with image thumbnails on hover
   (script in ``hover.js``);
+- :mod:`~clkit.viz.clip`: the CLIP lesson: captioned images, the image × caption similarity matrix, the learned
+  logit scale, labelled score bars, retrieval recall;
 - :mod:`~clkit.viz.collapse`: collapse without negatives: several runs' kNN, spread and effective rank per epoch or
   as bars; Barlow Twins' cross-correlation matrix kept per epoch by a measure for ``fit``, drawn as heatmaps;
 - :mod:`~clkit.viz.clusters`: what SwAV's prototypes and DINO's outputs gather: galleries per cluster, cluster sizes;
@@ -32,6 +34,7 @@ and the rest work without naming a module:
 from __future__ import annotations
 
 from clkit.viz.clusters import cluster_gallery, cluster_sizes, factor_nmi_bars
+from clkit.viz.clip import caption_gallery, logit_scale_figure, recall_bars, score_bars, similarity_figure
 from clkit.viz.collapse import CrossCorrelations, collapse_bars, collapse_curves, cross_correlation_figure
 from clkit.viz.comparisons import ablation_bars, label_efficiency_figure, readout_bars, sweeps_figure
 from clkit.viz.curves import (
@@ -118,6 +121,7 @@ __all__ = [
     "cross_correlation_figure",
     "zoo_bars",
     "zoo_curves",
+    "caption_gallery", "logit_scale_figure", "recall_bars", "score_bars", "similarity_figure",
     "toy_embeddings_figure",
     "toy_figure",
     "zero_temperature_figure",
