@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# The prepared GPU check of the speed benchmark: one command, under 8 minutes on one H100/H200-class GPU.
+#
+#   bash bench/gpu_check.sh [OUT_DIR]      # default: $OUT, else bench/results/gpu
+#
+# Writes into OUT_DIR:
+#   pipelines_resnet18_b512.txt/.json   torchvision / kornia / lightly / kit, ResNet-18 (CIFAR stem), batch 512
+#   pipelines_resnet18_b1024.txt/.json  kornia / kit at batch 1024 (the MFU target's other end)
+#   pipelines_small_cnn_b256.txt/.json  all four with the CPU comparison's width-16 CNN, batch 256
+#   time_to_accuracy.txt/.json          SimCLR ResNet-18, cifar10 recipe, 15 epochs: kNN against wall time
+#                                       (a same-size shapes stand-in when the CIFAR-10 files are absent: said on line 1)
+#   summary.txt                         every table, in the order run, plus the machine
+# Each step has its own timeout, so one that hangs cannot eat the others' time; what it printed is kept.
+set -u
+OUT_DIR="${1:-${OUT:-bench/results/gpu}}"
+mkdir -p "$OUT_DIR"
+PY="${PYTHON:-.venv/bin/python}"
+[ -x "$PY" ] || PY=python
+WORKERS=$(( $(nproc) > 2 ? $(nproc) - 2 : 1 ))
+export PYTHONWARNINGS="ignore::UserWarning"
+started=$(date +%s)
+{
+  echo "gpu_check $(date -u +%FT%TZ) on $(hostname), $(nproc) CPUs, DataLoader workers $WORKERS"
+  nvidia-smi --query-gpu=name,memory.total,clocks.max.sm,power.limit --format=csv,noheader 2>/dev/null
+} | tee "$OUT_DIR/summary.txt"
+
+step() {  # step NAME TIMEOUT_S COMMAND...
+  local name=$1 limit=$2; shift 2
+  echo "== $name (limit ${limit}s, at $(( $(date +%s) - started ))s)" | tee -a "$OUT_DIR/summary.txt"
+  timeout "$limit" "$@" 2>&1 | tee "$OUT_DIR/$name.txt" | tee -a "$OUT_DIR/summary.txt"
+  echo "   rc ${PIPESTATUS[0]}" | tee -a "$OUT_DIR/summary.txt"
+}
+
+step pipelines_resnet18_b512 100 "$PY" bench/bench_pipelines.py --model resnet18 --batch 512 --steps 30 --warmup 5 \
+  --workers "$WORKERS" --json "$OUT_DIR/pipelines_resnet18_b512.json"
+step pipelines_resnet18_b1024 70 "$PY" bench/bench_pipelines.py --model resnet18 --batch 1024 --steps 20 --warmup 5 \
+  --pipelines kornia kit --json "$OUT_DIR/pipelines_resnet18_b1024.json"
+step pipelines_small_cnn_b256 60 "$PY" bench/bench_pipelines.py --model small_cnn --batch 256 --steps 40 --warmup 5 \
+  --workers "$WORKERS" --json "$OUT_DIR/pipelines_small_cnn_b256.json"
+step time_to_accuracy 220 "$PY" bench/time_to_accuracy.py --epochs 15 --json "$OUT_DIR/time_to_accuracy.json"
+echo "total $(( $(date +%s) - started ))s" | tee -a "$OUT_DIR/summary.txt"

@@ -1,0 +1,53 @@
+"""The speed benchmark's scripts still run: every pipeline for a step or two on a tiny batch on the CPU.
+
+Not a timing test (benchmarks print figures, they are not timed); it only keeps bench/bench_pipelines.py and
+bench/time_to_accuracy.py from rotting as the kit changes.
+"""
+
+import importlib.util
+from pathlib import Path
+
+import pytest
+
+BENCH = Path(__file__).resolve().parents[1] / "bench"
+
+
+def _script(name: str):
+    spec = importlib.util.spec_from_file_location(f"bench_{name}", BENCH / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_every_pipeline_trains_and_reports(capsys):
+    pipelines = _script("bench_pipelines")
+    result = pipelines.main(["--batch", "16", "--steps", "2", "--warmup", "1", "--workers", "0", "--threads", "1",
+                             "--device", "cpu"])
+    rows = {row["pipeline"]: row for row in result["rows"]}
+    assert list(rows) == list(pipelines.PIPELINES)
+    for name, row in rows.items():
+        if name == "kornia" and "skipped" in row:
+            assert "kornia is not installed" in row["skipped"]
+            continue
+        assert row["images_per_s"] > 0, name
+        assert row["mfu"] is None  # a CPU has no bf16 peak in the table
+    assert rows["kit"]["kit_over_this"] == pytest.approx(1.0)
+    assert result["settings"]["flop_per_image_train"] > 0
+    out = capsys.readouterr().out
+    assert "images/s" in out and "kit ×" in out
+
+
+def test_known_gpu_peaks_match_the_more_specific_name_first():
+    pipelines = _script("bench_pipelines")
+    names = [key for key, _ in pipelines.BF16_PEAKS]
+    assert names.index("H100 PCIe") < names.index("H100")
+    assert names.index("A10G") < names.index("A10")
+
+
+def test_time_to_accuracy_says_when_it_uses_the_stand_in(tmp_path, capsys):
+    tta = _script("time_to_accuracy")
+    records = tta.main(["--root", str(tmp_path), "--n-train", "64", "--epochs", "1", "--batch-size", "32",
+                        "--encoder", "small_cnn", "--device", "cpu"])
+    first = capsys.readouterr().out.splitlines()[0]
+    assert first.startswith("data: STAND-IN") and "CIFAR-10 files are not under" in first
+    assert len(records) == 1 and 0.0 <= records[0]["knn"] <= 1.0 and records[0]["wall_s"] > 0
