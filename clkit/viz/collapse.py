@@ -32,6 +32,7 @@ LABELS: dict[str, tuple[str, float]] = {
     "std_z·√D": ("std of z/‖z‖ per dimension · √D", 1.0),
     "rankme_z": ("effective rank of z", 1.0),
     "rankme_h": ("effective rank of h", 1.0),
+    "std_h·√D": ("std of h/‖h‖ per dimension · √D", 1.0),
     "uniform_z": ("uniformity of z", 1.0),
 }
 

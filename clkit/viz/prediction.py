@@ -16,11 +16,11 @@ import numpy as np
 import torch
 from matplotlib.figure import Figure
 from matplotlib.patches import Patch, Rectangle
-from matplotlib.ticker import MaxNLocator
 from torch import Tensor
 
 from clkit.augment.masks import blank_cells
 from clkit.data import to_float
+from clkit.viz.collapse import collapse_curves
 from clkit.viz.style import (
     NEGATIVE,
     POSITIVE,
@@ -30,7 +30,6 @@ from clkit.viz.style import (
     cell_size,
     figure,
     legend_below,
-    series_style,
     styled,
     to_numpy_image,
 )
@@ -139,42 +138,17 @@ def jepa_masks_figure(images: Tensor, targets: Tensor, grid: tuple[int, int], si
     return fig
 
 
-#: What each number of :func:`prediction_curves` is called on its panel, and the factor it is drawn with.
-CURVE_LABELS: dict[str, tuple[str, float]] = {
-    "knn": ("kNN on h (%)", 100.0),
-    "rankme_h": ("effective rank of h", 1.0),
-    "std_h·√D": ("std of h/‖h‖ per dimension · √D", 1.0),
-}
-
-
 @styled
 def prediction_curves(histories: Mapping[str, object], keys: Sequence[str] = ("knn", "rankme_h", "std_h·√D"),
                       references: Mapping[str, Mapping[str, float]] | None = None) -> Figure:
-    """Numbers of the backbone features h against epochs, one panel per key and one line per run.
+    """Numbers of the backbone features h against epochs, one panel per key and one line per run: the collapse
+    lesson's :func:`~clkit.viz.collapse.collapse_curves`, read on h rather than z.
 
     Args:
         histories: run name → :class:`clkit.train.History` (or its ``epochs`` list) whose records hold ``keys``.
-        keys: the numbers to draw (:data:`CURVE_LABELS` names them; accuracies are drawn in %).
+        keys: the numbers to draw (:data:`clkit.viz.collapse.LABELS` names them; accuracies are drawn in %).
         references: key → {label: value}, drawn as grey horizontal lines (dashed, dotted, …) on that key's
             panel, in the key's own units, e.g. ``{"knn": {"raw pixels": 0.24}}``.
     """
-    size = cell_size(len(keys), 3.3)
-    fig = figure(size * len(keys), 3.4)
-    axes = fig.subplots(1, len(keys), squeeze=False)[0]
-    for ax, key in zip(axes, keys):
-        title, factor = CURVE_LABELS.get(key, (key, 1.0))
-        for i, (name, history) in enumerate(histories.items()):
-            records = history.epochs if hasattr(history, "epochs") else list(history)
-            points = [(r["epoch"], factor * r[key]) for r in records if key in r]
-            if points:
-                ax.plot(*zip(*points), label=name, markevery=max(1, len(points) // 8), **series_style(i))
-        for (label, value), dashes in zip((references or {}).get(key, {}).items(), ("--", ":", "-.")):
-            ax.axhline(factor * value, color=REFERENCE, ls=dashes, lw=1.5, label=label)
-        ax.set_xlabel("epoch")
-        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-        ax.set_title(title, wrap=True)
-        ax.grid(alpha=0.3)
-    handles = {label: h for ax in axes for h, label in zip(*ax.get_legend_handles_labels())}
-    legend_below(fig, list(handles.values()), list(handles))
-    return fig
+    return collapse_curves(histories, keys, references)
 
