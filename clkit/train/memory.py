@@ -4,19 +4,34 @@ The GPU figure counts the tensors PyTorch allocated (``torch.cuda.max_memory_all
 the stretch begins. On a CPU, PyTorch's allocations do not pass through Python's tracemalloc, so the
 measure is the operating system's: Linux keeps a process's peak resident set (``VmHWM`` in
 ``/proc/self/status``) and resets it to the current size when ``5`` is written to
-``/proc/self/clear_refs``. The peak above the size at the start is what the work added: activations,
+``/proc/self/clear_refs``. Before the start is read, the C allocator hands its free pages back
+(glibc's ``malloc_trim``): otherwise a block can be served from memory an earlier, freed one left resident,
+and its allocation would not show in the resident set at all. The peak above the size at the start is what the work added: activations,
 gradients, optimiser state, views (the data already loaded is not counted). Elsewhere the CPU figure
 is unavailable (None).
 """
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 from pathlib import Path
 
 import torch
 
 _STATUS = Path("/proc/self/status")
 _CLEAR_REFS = Path("/proc/self/clear_refs")
+
+
+def _release_free_heap() -> None:
+    """Return the C heap's free pages to the operating system (glibc's ``malloc_trim(0)``); elsewhere, nothing."""
+    name = ctypes.util.find_library("c")
+    try:
+        trim = ctypes.CDLL(name).malloc_trim if name else None
+    except (OSError, AttributeError):
+        trim = None
+    if trim is not None:
+        trim(0)
 
 
 def _status_kib(field: str) -> int | None:
@@ -54,6 +69,7 @@ class PeakMemory:
             torch.cuda.reset_peak_memory_stats(self.device)
             self._start = torch.cuda.memory_allocated(self.device)
         elif self.device.type == "cpu":
+            _release_free_heap()
             try:
                 _CLEAR_REFS.write_text("5")  # the peak resident set starts again from the current one
                 self._start = _status_kib("VmRSS")
