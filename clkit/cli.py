@@ -8,6 +8,13 @@ recipe's setting), trains it with :func:`clkit.train.fit` (progress bar, a check
 ``--restart``), then prints the kNN accuracy of the trained encoder beside two baselines: raw
 pixels and the same encoder at random init.
 
+    clkit train --method simclr --devices 2 --out runs/simclr2         # or, the same:
+    torchrun --standalone --nproc-per-node 2 -m clkit train --method simclr --out runs/simclr2
+
+trains on several processes (one per GPU, or CPU processes): ``--batch-size`` is the global batch,
+split between them, and the losses gather their negatives from every process
+(:mod:`clkit.train.distributed`). A run resumes with another number of processes.
+
     clkit sweep --param temperature --values 0.05,0.1,0.2,0.5,1.0 --out runs/temperature.json
 
 trains one SimCLR model per value with :func:`clkit.sweep.sweep`, everything else fixed (the
@@ -33,6 +40,7 @@ from pathlib import Path
 import torch
 
 from clkit import data, evaluate, methods, models, recipes, scale, train
+from clkit.train import distributed
 from clkit import sweep as sweep_lib
 
 
@@ -68,11 +76,58 @@ ADVICE = train.Advice(resume="run the same command again to resume", restart="pa
 
 
 def _train(args: argparse.Namespace) -> int:
+    if args.devices < 1:
+        raise ValueError(f"--devices is the number of processes to train on, at least 1; got {args.devices}")
+    if args.devices > 1 and not distributed.launched_by_torchrun():
+        return _launch(args)
     device = train.resolve_device(args.device)  # bad input is refused before any data is loaded
+    device = distributed.init_from_torchrun(device)  # under torchrun: this process's GPU, or the CPU
+    try:
+        return _train_here(args, device)
+    finally:
+        if distributed.launched_by_torchrun() and torch.distributed.is_initialized():
+            torch.distributed.destroy_process_group()
+
+
+class ProcessFailed(RuntimeError):
+    """One of the processes ``--devices`` started ended in an error (each prints its own)."""
+
+
+def _launch(args: argparse.Namespace) -> int:
+    """``--devices N`` without torchrun: start N processes of this same command through torchrun."""
+    from torch.distributed.run import main as torchrun
+
+    if args.device != "cpu" and torch.cuda.is_available() and args.devices > torch.cuda.device_count():
+        raise ValueError(f"--devices {args.devices} asks for one GPU per process, and this machine has "
+                         f"{torch.cuda.device_count()}; use --devices {torch.cuda.device_count()} or --device cpu")
+    _per_process_batch(_recipe(args).batch_size, args.devices)  # refused here, before any process starts
+    try:
+        torchrun(["--standalone", f"--nproc-per-node={args.devices}", "-m", "clkit", *args.argv])
+    except Exception as error:  # torchrun's ChildFailedError: the processes printed their own errors above
+        raise ProcessFailed(f"a training process failed ({type(error).__name__}); its error is printed above") from None
+    return 0
+
+
+def _recipe(args: argparse.Namespace) -> recipes.Recipe:
     given = {k: v for k, v in vars(args).items() if k in RECIPE_OPTIONS and v is not None}
     if args.limit:
         given["n_train"] = args.limit
-    r = recipes.recipe(args.method, args.dataset, args.scale, **given)
+    return recipes.recipe(args.method, args.dataset, args.scale, **given)
+
+
+def _per_process_batch(batch_size: int, world: int) -> int:
+    if batch_size % world:
+        raise ValueError(f"the batch of {batch_size} images cannot be split evenly between {world} processes; "
+                         f"give --batch-size a multiple of {world}")
+    return batch_size // world
+
+
+def _train_here(args: argparse.Namespace, device: torch.device) -> int:
+    world = distributed.world_size()
+    if args.devices > 1 and args.devices != world:
+        raise ValueError(f"--devices {args.devices} disagrees with the {world} process(es) torchrun started; "
+                         "leave --devices out under torchrun")
+    r = _recipe(args)
     train.writable_folder(args.out)
     train_set = data.load(r.dataset, "train", root=args.root, download=args.download)
     test_set = data.load(r.dataset, "test", root=args.root, download=args.download)
@@ -83,12 +138,17 @@ def _train(args: argparse.Namespace) -> int:
     method = recipes.build(r, train_set.shape, len(train_set.classes))
     train.seed_everything(args.seed + 1)
     random_init = recipes.build(r, train_set.shape, len(train_set.classes))
+    settings = r.fit_settings()
+    settings["batch_size"] = _per_process_batch(settings["batch_size"], world)  # fit's batch is per process
     history = train.fit(
-        method, train_set, **r.fit_settings(), device=device, seed=args.seed, monitor=(train_set, test_set),
+        method, train_set, **settings, device=device, seed=args.seed, monitor=(train_set, test_set),
         monitor_every=args.monitor_every, knn_k=args.knn_k, out=args.out, resume=not args.restart, advice=ADVICE,
+        gather=not args.no_gather, local_logits=args.local_logits,
     )
     if history.interrupted:
         return 130
+    if not distributed.is_main():
+        return 0  # rank 0 measures and reports
     summary = knn_summary(method, random_init.to(device), train_set, test_set, k=args.knn_k, device=device)
     summary["images_per_s"] = sum(history["images_per_s"]) / max(1, len(history["images_per_s"]))
     Path(args.out, "summary.json").write_text(json.dumps(summary, indent=1))
@@ -163,6 +223,12 @@ def parser() -> argparse.ArgumentParser:
     t.add_argument("--knn-k", type=int, default=20)
     t.add_argument("--device", default="auto", help="auto (a GPU if there is one), cpu, cuda, cuda:N or mps")
     t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--devices", type=int, default=1,
+                   help="processes to train on, one per GPU (or CPU processes with --device cpu), through torchrun")
+    t.add_argument("--no-gather", action="store_true",
+                   help="with several processes, each contrasts against its own batch only (no gathered negatives)")
+    t.add_argument("--local-logits", action="store_true",
+                   help="with several processes, each computes its own anchors' logits only (same gradients)")
     t.add_argument("--root", default=None, help="where real datasets live (default: the kit's data/ folder or $CLKIT_DATA)")
     t.add_argument("--download", action="store_true", help="download a real dataset if it is missing")
     t.add_argument("--out", required=True, help="folder for checkpoint.pt, history.json and summary.json")
@@ -211,7 +277,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             return args.run(args)
         except (ValueError, FileNotFoundError) as error:
             return _fail(error, 2)
-        except FloatingPointError as error:  # the run's loss turned NaN or infinite
+        except (FloatingPointError, ProcessFailed) as error:  # the loss turned NaN/Inf; a training process failed
             return _fail(error, 1)
         except KeyboardInterrupt:  # outside training (fit handles its own, and says how to resume)
             return _fail("interrupted", 130)

@@ -203,6 +203,7 @@ class ShiftedWorld:
     """Two processes: this one is rank 1, and rank 0 holds ``shift(x)`` where this one holds x."""
 
     rank = 1
+    local = True
 
     def __init__(self, shift):
         self.shift = shift

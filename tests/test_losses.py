@@ -108,6 +108,8 @@ def test_mismatched_shapes_are_refused():
 class FakeGather:
     """Another process's rows, stitched in as torch.distributed's all-gather would (rank order)."""
 
+    local = True  # this process's anchors against everyone's candidates
+
     def __init__(self, rank, others):
         self.rank, self.others = rank, others  # others: rank -> that process's rows, per call in order
         self.calls = 0

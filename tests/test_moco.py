@@ -126,6 +126,8 @@ def test_in_batch_loss_matches_v3_pseudocode_and_info_nce(seed, shape):
 class SlicedGather:
     """Two processes seen from one: ``gather(x)`` puts ``x`` at this rank among the other ranks' rows."""
 
+    local = True
+
     def __init__(self, rows: list[torch.Tensor], rank: int):
         self.rows, self.rank = rows, rank
 

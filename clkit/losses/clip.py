@@ -70,6 +70,8 @@ def clip_logits(image_z: Tensor, text_z: Tensor, logit_scale: float | Tensor = I
     every image (with ``gather``: of every process, rank order; this process's partners sit at offset rank · N)."""
     check_pair(image_z, text_z, ("image_z", "text_z"))
     check_logit_scale(logit_scale)
+    if gather is not None and not gather.local:
+        image_z, text_z, gather = gather(image_z), gather(text_z), None  # every process computes the global logits
     images = F.normalize(image_z.float(), dim=1)  # (N, D)
     texts = F.normalize(text_z.float(), dim=1)  # (N, D)
     all_images, all_texts = (images, texts) if gather is None else (gather(images), gather(texts))  # (M, D) each

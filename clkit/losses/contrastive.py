@@ -29,9 +29,14 @@ class Gather(Protocol):
     ``gather(x)`` returns the rows of ``x`` from every process, concatenated in rank order
     ((world_size · N, D) for an (N, D) input, every process holding the same N), with a
     gradient that flows back to each process's own rows; ``rank`` is this process's index.
+
+    ``local`` says which logits a process computes: True, only its own N anchors against every
+    process's candidates (N × WN); False, the whole global batch's (WN × WN), the same loss on every
+    process. The parameters' gradients, averaged over processes, are the same either way.
     """
 
     rank: int
+    local: bool
 
     def __call__(self, x: Tensor) -> Tensor: ...
 
@@ -100,6 +105,8 @@ def nt_xent_logits(z1: Tensor, z2: Tensor, temperature: float | Tensor = 0.5, ga
     """
     check_pair(z1, z2, ("z1", "z2"))
     check_temperature(temperature)
+    if gather is not None and not gather.local:
+        z1, z2, gather = gather(z1), gather(z2), None  # the global batch's logits, the same on every process
     n = z1.shape[0]
     anchors = F.normalize(torch.cat([z1, z2]).float(), dim=1)  # (2N, D)
     if gather is None:
@@ -132,7 +139,7 @@ def nt_xent(z1: Tensor, z2: Tensor, temperature: float | Tensor = 0.5, gather: G
         temperature: τ > 0 (a float, or a 0-d tensor when τ is learned).
         gather: contrast against every process's views (see :class:`Gather`); None for this batch alone.
     Returns:
-        0-d float32 tensor, the mean over this process's 2N anchors.
+        0-d float32 tensor, the mean over this process's 2N anchors (over all 2WN with a global ``gather``).
     """
     return F.cross_entropy(*nt_xent_logits(z1, z2, temperature, gather))
 

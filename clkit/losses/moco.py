@@ -47,6 +47,8 @@ def moco_logits(
     """
     check_pair(query, key, ("query", "key"))
     check_temperature(temperature)
+    if gather is not None and not gather.local:
+        query, key, gather = gather(query), gather(key), None  # every process computes the global logits
     q = F.normalize(query.float(), dim=1)
     k = F.normalize(key.float(), dim=1)
     if queue is None:

@@ -154,6 +154,13 @@ class MoCo(JointEmbedding):
             return cosine_momentum(progress, base=self.momentum, final=1.0)
         return self.momentum
 
+    @property
+    def global_batchnorm(self) -> bool:
+        """Whether BatchNorm spans every process when several train (read by :func:`clkit.train.fit`): with one
+        group of statistics, as v3's SyncBN; split groups stay within each process, where they play the part of
+        the shuffle across GPUs."""
+        return self.bn_splits == 1 or (self.bn_splits is None and self.queue is None)
+
     def splits(self, batch_size: int) -> int:
         """How many BatchNorm groups a batch of ``batch_size`` images is computed in (see ``bn_splits``)."""
         if self.bn_splits is None:

@@ -23,7 +23,9 @@ CHECKPOINT = "checkpoint.pt"
 HISTORY = "history.json"
 
 # Settings that must match for a run to continue from a checkpoint.
-RESUME_KEYS = ("method", "dataset", "n_train", "epochs", "batch_size", "lr", "optimizer", "weight_decay", "seed", "spec")
+# The global batch, not the per-process one: a run resumes with another number of processes.
+RESUME_KEYS = ("method", "dataset", "n_train", "epochs", "global_batch_size", "lr", "optimizer", "weight_decay", "seed",
+               "spec")
 
 
 class Advice(NamedTuple):
@@ -85,7 +87,8 @@ def restore(out: Path, method: nn.Module, opt, schedule, config: dict, advice: A
         state = read_checkpoint(path)
     except DamagedFile as error:
         raise DamagedFile(path, error.reason, f"delete it, or {advice.restart} to start over in {out}") from None
-    saved = state["history"]["config"]
+    saved = dict(state["history"]["config"])
+    saved.setdefault("global_batch_size", saved.get("batch_size", 0) * saved.get("world_size", 1))  # older files
     changed = {k: (saved.get(k), config[k]) for k in RESUME_KEYS if saved.get(k) != config[k]}
     if changed:
         detail = ", ".join(_describe_change(k, a, b) for k, (a, b) in changed.items())

@@ -7,7 +7,9 @@ step's loss and logs) and a record (images, image–caption pairs or sentences),
   runs where the model runs;
 - seeds everything from one ``seed``: the order of the data and every augmentation in
   epoch e depend only on (seed, e, rank), which is also what makes a resumed run identical;
-- calls ``method(batch)`` through DistributedDataParallel when several processes train;
+- calls ``method(batch)`` through DistributedDataParallel when several processes train, with the
+  losses' negatives gathered from every process and BatchNorm over the global batch (see
+  :mod:`clkit.train.distributed`): W processes of N images train as one process of W·N;
 - uses bf16 autocast on a GPU, float32 on a CPU;
 - keeps losses and logs on the device and reads them every ``log_every`` steps (each read
   is a host synchronisation), which is also when the NaN guard looks;
@@ -94,6 +96,8 @@ def fit(
     progress: bool = True,
     callbacks: Sequence[Callable[[dict[str, float]], None]] = (),
     advice: Advice = Advice(),
+    gather: bool = True,
+    local_logits: bool = False,
 ) -> History:
     """Train ``method`` on ``data`` and return its :class:`History`.
 
@@ -126,6 +130,15 @@ def fit(
         callbacks: functions called with each epoch's record, e.g. a live plot.
         advice: how the caller resumes and restarts a run, for the messages above (the command
             line words them its own way).
+        gather: with several processes, contrast against every process's embeddings (the global batch's
+            negatives); False leaves each process its own batch's (what a loss without gathering does).
+        local_logits: with several processes, each computes only its own anchors' logits against every
+            process's candidates, instead of the whole global batch's (the same gradients, W times fewer
+            logits; see :class:`clkit.train.distributed.ProcessGather`).
+
+    Several processes (``torchrun``): ``batch_size`` is per process, so the global batch is
+    ``batch_size × world_size``; a checkpoint resumes with another number of processes when the
+    global batch is the same.
     """
     world = distributed.world_size()
     _check_settings(data, epochs, batch_size * world, optimizer, lr, monitor_every, log_every)
@@ -139,6 +152,7 @@ def fit(
         "n_train": len(data),
         "epochs": epochs,
         "batch_size": batch_size,
+        "global_batch_size": batch_size * world,
         "lr": lr,
         "optimizer": optimizer,
         "weight_decay": weight_decay,
@@ -147,11 +161,15 @@ def fit(
         "amp": amp,
         "device": str(device),
         "world_size": world,
+        "gather": gather,
+        "local_logits": local_logits,
         "torch": str(torch.__version__),
         "spec": getattr(method, "spec", None),  # the recipe a method was built from: a resumed run must share it
     }
 
     method.to(device)
+    if world > 1 and method_wants_global_batchnorm(method):
+        distributed.global_batchnorm(method, device)
     opt = _make_optimizer(method, optimizer, lr, weight_decay)
     warmup_steps = max(1, round(warmup_epochs * steps_per_epoch)) if warmup_epochs > 0 else 0
     schedule = torch.optim.lr_scheduler.LambdaLR(opt, lambda step: _lr_factor(step, warmup_steps, total_steps))
@@ -161,6 +179,7 @@ def fit(
     out = writable_folder(out) if out is not None else None
     if out is not None and resume and (out / CHECKPOINT).exists():
         start_epoch, history = restore(out, method, opt, schedule, config, advice)
+        history.config = {**history.config, **config}  # the run goes on with these (another world size, say)
         if start_epoch > epochs and distributed.is_main():
             print(f"Nothing to train: {out} holds this run, finished ({history.describe_last()}); "
                   f"{advice.restart} to train it again")
@@ -169,7 +188,10 @@ def fit(
     if measures and not history.epochs:
         history.epochs.append({"epoch": 0, **_measure(method, measures)})
 
-    collapsed = method.collapsed_loss(batch_size)
+    collapsed = method.collapsed_loss(batch_size * world if gather else batch_size)  # the negatives a loss sees
+    gather_before = getattr(method, "gather", None)
+    if world > 1 and gather:
+        method.gather = distributed.ProcessGather(local=local_logits)
     step = _Step(distributed.wrap(method, device), method, opt, schedule, amp, device, total_steps)
     records = data.to(device)
     bar = None
@@ -197,6 +219,8 @@ def fit(
     except KeyboardInterrupt:
         history.interrupted = True
     finally:
+        if world > 1:
+            method.gather = gather_before  # the process group may not outlive the run
         if bar is not None:
             bar.close()  # before any message, so that it starts on a line of its own
     if history.interrupted and distributed.is_main():
@@ -208,6 +232,13 @@ def fit(
             kept = f"the checkpoint of epoch {saved} is in {out}; " + advice.resume.format(out=str(out))
         print(f"Interrupted {'after' if saved == epoch else 'during'} epoch {epoch}: {kept}")
     return history
+
+
+def method_wants_global_batchnorm(method: nn.Module) -> bool:
+    """Whether ``method``'s BatchNorm should span every process (SimCLR's global BN, the default); a method
+    that groups its own BatchNorm statistics (MoCo's split BN, in place of shuffle-BN) says False through
+    its ``global_batchnorm`` attribute."""
+    return bool(getattr(method, "global_batchnorm", True))
 
 
 def _sits_at(loss: float, collapsed: float | None) -> bool:
