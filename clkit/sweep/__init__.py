@@ -43,6 +43,8 @@ and the rest work without naming a module:
   from scratch on the same few labels;
 - :mod:`~clkit.sweep.zoo`: the method zoo at one budget (equal epochs or equal wall time), every method by its
   recipe, measured by the same protocol;
+- :mod:`~clkit.sweep.processes`: negatives across processes, what gathering buys (one step against one process,
+  and SimCLR trained on one process, on several gathering, on several not gathering);
 - :mod:`~clkit.sweep.prose`: the results in words (:func:`describe`, over one seed or several).
 
 To replace a function a sweep calls (a test stubbing the data or the training), patch it in the module
@@ -52,7 +54,7 @@ re-exported here changes nothing a sweep runs.
 
 from __future__ import annotations
 
-from clkit.sweep import labels, lessons, zoo
+from clkit.sweep import labels, lessons, processes, zoo
 from clkit.sweep.prose import describe
 from clkit.sweep.run import build_method, environment, geometry, heldout_measure, stored_or_run, sweep
 from clkit.sweep.seeds import (
@@ -71,6 +73,7 @@ from clkit.sweep.store import FINAL_KEYS, FORMAT, format_table, load, results_di
 __all__ = [
     "labels",
     "lessons",
+    "processes",
     "zoo",
     "FINAL_KEYS",
     "FORMAT",

@@ -24,9 +24,15 @@ Two things make W processes with N images each train like one process with W·N:
 from __future__ import annotations
 
 import os
+import socket
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
 
 import torch
 import torch.distributed as dist
+import torch.multiprocessing as mp
 from torch import Tensor, nn
 
 
@@ -204,6 +210,37 @@ def _device_of(module: nn.Module) -> torch.device | None:
     return tensors[0].device if tensors else None
 
 
+def spawn(function: Callable[..., Any], world: int, *args: Any, threads: int | None = None) -> list[Any]:
+    """Run ``function(*args)`` in ``world`` CPU processes joined by gloo, as torchrun would; each one's result.
+
+    For notebooks and benchmarks on one machine (a script uses ``torchrun`` or ``clkit train --devices``).
+    ``function`` must be importable (defined in a module, not in a notebook cell). Each process uses
+    ``threads`` torch threads (default: the CPU cores shared out). Results travel through files, so they
+    must be what ``torch.save`` writes and ``torch.load(weights_only=True)`` reads (tensors, numbers, lists,
+    dicts, strings).
+    """
+    if world < 1:
+        raise ValueError(f"world is the number of processes, at least 1; got {world}")
+    threads = threads or max(1, (os.cpu_count() or 1) // world)
+    with tempfile.TemporaryDirectory(prefix="clkit-spawn-") as folder:
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        mp.spawn(_spawned, args=(world, port, threads, folder, function, args), nprocs=world, join=True)
+        return [torch.load(Path(folder) / f"rank{r}.pt", weights_only=True) for r in range(world)]
+
+
+def _spawned(rank: int, world: int, port: int, threads: int, folder: str, function: Callable[..., Any],
+             args: tuple) -> None:
+    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
+    torch.set_num_threads(threads)
+    dist.init_process_group("gloo", rank=rank, world_size=world)
+    try:
+        torch.save(function(*args), Path(folder) / f"rank{rank}.pt")
+    finally:
+        dist.destroy_process_group()
+
+
 def wrap(method: nn.Module, device: torch.device) -> nn.Module:
     """The module the step calls: the method itself on one process, DistributedDataParallel around it on several."""
     if world_size() == 1:
@@ -213,4 +250,4 @@ def wrap(method: nn.Module, device: torch.device) -> nn.Module:
 
 
 __all__ = ["GlobalBatchNorm", "ProcessGather", "global_batchnorm", "init_from_torchrun", "is_main",
-           "launched_by_torchrun", "rank", "world_size", "wrap"]
+           "launched_by_torchrun", "rank", "spawn", "world_size", "wrap"]

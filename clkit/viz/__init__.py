@@ -25,6 +25,7 @@ and the rest work without naming a module:
 - :mod:`~clkit.viz.collapse`: collapse without negatives: several runs' kNN, spread and effective rank per epoch or
   as bars; Barlow Twins' cross-correlation matrix kept per epoch by a measure for ``fit``, drawn as heatmaps;
 - :mod:`~clkit.viz.clusters`: what SwAV's prototypes and DINO's outputs gather: galleries per cluster, cluster sizes;
+- :mod:`~clkit.viz.processes`: negatives across processes: one step against one process, training three ways;
 - :mod:`~clkit.viz.zoo`: the method zoo: learning curves by family of methods, every member at two budgets;
 - :mod:`~clkit.viz.toy`: the margin lesson's toy: its views, the embeddings, the push on every negative, the τ → 0 limit;
 - :mod:`~clkit.viz.twin`: a plotly figure that carries a static matplotlib twin of its data, shown wherever
@@ -59,6 +60,7 @@ from clkit.viz.embeddings import (
 )
 from clkit.viz.images import image_grid, neighbour_gallery, pair_gallery, thumbnail_atlas, views_figure
 from clkit.viz.interactive import HoverThumbnails, hover_thumbnails, sphere_figure, umap_plotly
+from clkit.viz.processes import gathering_runs, step_errors
 from clkit.viz.prediction import bradley_terry_figure, jepa_masks_figure, prediction_curves, reward_scatter
 from clkit.viz.losses import (
     anchor_temperature_figure,
@@ -126,6 +128,7 @@ __all__ = [
     "toy_figure",
     "zero_temperature_figure",
     "bradley_terry_figure", "jepa_masks_figure", "prediction_curves", "reward_scatter",
+    "gathering_runs", "step_errors",
 ]
 
 _display_figures_as_png()
