@@ -26,13 +26,13 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from clkit import scale, sweep  # noqa: E402
-from clkit.sweep import labels, lessons, zoo  # noqa: E402
+from clkit.sweep import labels, lessons, processes, zoo  # noqa: E402
 
 GROUPS = {"zoo": ["zoo_epochs"], "zoo_time": ["zoo_time"], "negatives": ["negatives_epochs"],
           "losses": ["losses_epochs"], "clusters": ["clusters_epochs"],
           "augment": ["augment_colour_off", "augment_colour_on"], "batch": ["batch_size", "batch_size_fixed_steps"],
           "labels": ["label_efficiency"], "learned": ["temperature_learned_own_lr", "temperature_learned"],
-          "temperature": ["temperature_sweep"]}
+          "temperature": ["temperature_sweep"], "processes": ["processes"]}
 
 
 def pack(folder: Path, archive: Path) -> None:
@@ -77,6 +77,8 @@ def main() -> None:
                 elif stem == "label_efficiency":
                     if not path.exists():
                         labels.save(labels.label_efficiency(seed=seed, progress=False, **labels.preset()), path)
+                elif stem == "processes":  # two CPU processes and one, whatever the device (lesson 21)
+                    processes.stored_or_run(seed=seed, folder=out)
                 else:
                     param, values, settings = lessons.arguments(stem, seed)
                     sweep.sweep(param, values, out=path, progress=False, **settings, command=command)

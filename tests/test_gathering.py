@@ -230,7 +230,8 @@ def test_global_batchnorm_on_one_process_is_batchnorm_and_keeps_the_weights():
     parameters = list(plain.parameters())
     swapped = distributed.global_batchnorm(plain, torch.device("cpu"))
     assert isinstance(swapped[1], distributed.GlobalBatchNorm) and isinstance(swapped[4], distributed.GlobalBatchNorm)
-    assert [id(p) for p in swapped.parameters()] == [id(p) for p in parameters]  # an optimiser built before still steps them
+    # the very same Parameter objects: an optimiser built before the swap still steps them
+    assert [id(p) for p in swapped.parameters()] == [id(p) for p in parameters]
     torch.testing.assert_close(swapped(x), expected)
     assert set(swapped.state_dict()) == set(plain.state_dict())
 

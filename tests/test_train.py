@@ -307,3 +307,14 @@ def test_a_learning_run_does_not_warn_and_only_a_loss_with_a_collapsed_value_rep
     assert method.collapsed_loss(32) == pytest.approx(math.log(63)) and method.collapsed_loss(1) is None
     positives_only = methods.PositivesOnly(models.encoder("small_cnn", width=4), augment.simclr(32))
     assert positives_only.collapsed_loss(32) is None  # its loss is 0 at collapse: the minimum it is built to find
+
+
+def test_compiled_networks_train_like_eager_ones_and_keep_their_parameter_names(tiny, tmp_path):
+    eager, compiled = simclr(), simclr()
+    he = train.fit(eager, tiny, epochs=1, batch_size=64, progress=False)
+    hc = train.fit(compiled, tiny, epochs=1, batch_size=64, progress=False, compile=True, out=tmp_path / "run")
+    assert hc.config["compile"] and not he.config["compile"]
+    torch.testing.assert_close(torch.tensor(hc.steps), torch.tensor(he.steps), rtol=1e-4, atol=1e-5)
+    torch.testing.assert_close(weights(compiled), weights(eager), rtol=1e-3, atol=1e-5)
+    saved = train.read_checkpoint(tmp_path / "run" / "checkpoint.pt")["method"]
+    assert set(saved) == set(eager.state_dict())  # no "_orig_mod." in the names: the checkpoint loads anywhere

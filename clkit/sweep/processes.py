@@ -151,13 +151,17 @@ def _train_worker(settings: dict[str, Any], gather: bool, progress: bool) -> dic
             "negatives": negatives, "world": world, "threads": torch.get_num_threads()}
 
 
-def stored_or_run(seed: int = 0, rerun: bool = False, progress: bool = False, **sizes: Any) -> dict[str, Any]:
-    """The three modes' runs for ``seed`` at the active scale: stored in ``processes_seed{seed}_{scale}.json``
-    (:func:`clkit.sweep.results_dir`) when its settings match, else trained and written there (each mode as it
-    finishes, so an interrupted run keeps what it did). At the ``ci`` scale, always trained, in a temporary folder."""
+def stored_or_run(seed: int = 0, rerun: bool = False, progress: bool = False, folder: str | Path | None = None,
+                  **sizes: Any) -> dict[str, Any]:
+    """The three modes' runs for ``seed`` at the active scale: stored in ``processes_seed{seed}_{scale}.json`` in
+    ``folder`` (default :func:`clkit.sweep.results_dir`) when its settings match, else trained and written there
+    (each mode as it finishes, so an interrupted run keeps what it did). At the ``ci`` scale, always trained, in a
+    temporary folder."""
     current = scale.current()
     settings = ProcessSettings(**{**preset(current), **sizes, "seed": seed})
-    folder = Path(tempfile.mkdtemp(prefix="clkit-processes-")) if current == "ci" else results_dir()
+    if current == "ci":
+        folder = Path(tempfile.mkdtemp(prefix="clkit-processes-"))
+    folder = Path(folder) if folder is not None else results_dir()
     path = folder / f"processes_seed{seed}_{current}.json"
     results: dict[str, Any] = {"format": FORMAT, "settings": asdict(settings), "scale": current, "runs": {},
                                "environment": environment(torch.device("cpu"))}
