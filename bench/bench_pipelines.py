@@ -42,7 +42,7 @@ from torch import Tensor, nn
 from clkit import data, recipes, train
 from clkit.losses import nt_xent_logits
 
-PIPELINES = ("torchvision", "kornia", "lightly", "kit")
+PIPELINES = ("torchvision", "kornia", "lightly", "kit", "kit_compiled")
 
 #: bf16 dense tensor-core peaks in FLOP/s (no sparsity), by a substring of torch.cuda.get_device_name().
 #: Checked in order: the more specific names first.
@@ -288,21 +288,30 @@ def run_lightly(ctx: dict) -> float:
                       ctx["steps"], ctx["device"], ctx["amp"])
 
 
-def run_kit(ctx: dict) -> float:
-    """clkit.train.fit on ``steps`` batches of resident images: epoch 1 warms up, epoch 2 is timed by fit."""
+def run_kit(ctx: dict, compile: bool | None = None) -> float:
+    """clkit.train.fit on ``steps`` batches of resident images: epoch 1 warms up (and compiles), epoch 2 is timed
+    by fit. ``compile``: fit's default (on a GPU, compiled; on a CPU, eager) unless given."""
     r = ctx["recipe"]
     images = ctx["resident_set"][: ctx["batch"] * ctx["steps"]]
     history = train.fit(ctx["method"](), images, epochs=2, batch_size=ctx["batch"], lr=r.lr, optimizer=r.optimizer,
                         weight_decay=r.weight_decay, warmup_epochs=r.warmup_epochs, device=ctx["device"],
-                        seed=ctx["seed"], progress=False, log_every=ctx["steps"])
+                        seed=ctx["seed"], progress=False, log_every=ctx["steps"], compile=compile)
     return history.epochs[-1]["seconds"]
+
+
+def run_kit_compiled(ctx: dict) -> float:
+    """The kit's path with its networks compiled on a CPU too (on a GPU that is already the default)."""
+    if ctx["device"].type == "cuda":
+        raise _Skip("the kit's row is compiled on a GPU already")
+    return run_kit(ctx, compile=True)
 
 
 class _Skip(Exception):
     """A pipeline that cannot run here, with the reason."""
 
 
-RUNNERS = {"torchvision": run_torchvision, "kornia": run_kornia, "lightly": run_lightly, "kit": run_kit}
+RUNNERS = {"torchvision": run_torchvision, "kornia": run_kornia, "lightly": run_lightly, "kit": run_kit,
+           "kit_compiled": run_kit_compiled}
 
 
 def measure(args: argparse.Namespace) -> dict:
