@@ -52,7 +52,7 @@ def test_each_step_reads_one_phrasing_per_caption_and_every_phrasing_gets_read(p
 def test_the_logit_scale_starts_at_one_over_tau_has_its_own_lr_and_is_clamped_at_the_max(pairs):
     method = clip(pairs, logit_scale_lr_scale=10.0)
     assert method.logit_scale.item() == pytest.approx(1 / 0.07)
-    optimizer = train.loop._make_optimizer(method, "adamw", 1e-3, 1e-4)
+    optimizer = train.optim.make_optimizer(method, "adamw", 1e-3, 1e-4)
     (group,) = [g for g in optimizer.param_groups if any(p is method.log_logit_scale for p in g["params"])]
     assert group["lr"] == pytest.approx(1e-2) and group["weight_decay"] == 0.0
     with torch.no_grad():

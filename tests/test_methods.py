@@ -99,7 +99,7 @@ def test_the_learned_temperature_gets_its_own_learning_rate_and_moves_further_wi
     for factor in (1.0, 50.0):
         torch.manual_seed(0)
         method = simclr(temperature=0.5, learn_temperature=True, temperature_lr_scale=factor)
-        opt = train.loop._make_optimizer(method, "adamw", 1e-3, 1e-4)
+        opt = train.optim.make_optimizer(method, "adamw", 1e-3, 1e-4)
         (group,) = [g for g in opt.param_groups if any(p is method.log_logit_scale for p in g["params"])]
         assert group["lr"] == pytest.approx(1e-3 * factor) and group["weight_decay"] == 0.0
         train.fit(method, small_shapes, epochs=1, batch_size=32, lr=1e-3, warmup_epochs=0, progress=False)
@@ -115,7 +115,7 @@ def test_lr_scales_must_name_trainable_parameters():
     method = simclr()
     method.lr_scales = {"no_such_weight": 2.0}
     with pytest.raises(ValueError, match="not trainable parameters"):
-        train.loop._make_optimizer(method, "adamw", 1e-3, 0.0)
+        train.optim.make_optimizer(method, "adamw", 1e-3, 0.0)
 
 
 @pytest.mark.parametrize("name, loss, logged", [

@@ -2,8 +2,10 @@
 
 - :mod:`~clkit.train.loop`: :func:`fit`, the loop every method, notebook and command uses;
 - :mod:`~clkit.train.checkpoint`: checkpoints that resume a run and rebuild their model;
+- :mod:`~clkit.train.optim`: the optimiser (AdamW or SGD, fused on a GPU) and the warm-up + cosine schedule;
 - :mod:`~clkit.train.history`: :class:`History`, what a run measured;
-- :mod:`~clkit.train.distributed`: rank, world size and the DDP wrapper;
+- :mod:`~clkit.train.distributed`: rank, world size, the DDP wrapper, the gather of every process's embeddings and
+  BatchNorm over the global batch;
 - :mod:`~clkit.train.files`: atomic writes, the run folder checked before training, damaged files named;
 - :mod:`~clkit.train.memory`: :class:`PeakMemory`, the peak memory a stretch of training added;
 - :mod:`~clkit.train.toy`: the margin lesson's 2-D toy: losses that report the push on every negative, a seconds-long trainer.
@@ -12,7 +14,8 @@
 from clkit.train.checkpoint import CHECKPOINT, HISTORY, Advice, read_checkpoint
 from clkit.train.files import DamagedFile, atomic_save, atomic_write_text, writable_folder
 from clkit.train.history import History
-from clkit.train.loop import OPTIMIZERS, fit, resolve_device, seed_everything
+from clkit.train.loop import fit, resolve_device, seed_everything
+from clkit.train.optim import OPTIMIZERS
 from clkit.train.memory import PeakMemory
 from clkit.train.toy import (
     Push,

@@ -25,7 +25,6 @@ step's loss and logs) and a record (images, image–caption pairs or sentences),
 from __future__ import annotations
 
 import contextlib
-import math
 import time
 import warnings
 from collections.abc import Callable, Sequence
@@ -40,8 +39,7 @@ from clkit.train import distributed
 from clkit.train.checkpoint import CHECKPOINT, Advice, restore, save_checkpoint
 from clkit.train.files import writable_folder
 from clkit.train.history import History
-
-OPTIMIZERS = ("adamw", "sgd")
+from clkit.train.optim import OPTIMIZERS, lr_factor, make_optimizer
 
 #: How near the collapsed value, as a fraction of it, an epoch's mean loss sits in a collapsed run.
 #: Measured: SimCLR at lr 1e3 on shapes sat 0.7–1.8% below log(2N − 1), its kNN accuracy under the
@@ -179,9 +177,9 @@ def fit(
         method.to(memory_format=torch.channels_last)  # convolutions in NHWC, the layout tensor cores read
     if device.type == "cuda" if compile is None else compile:
         compile_networks(method)
-    opt = _make_optimizer(method, optimizer, lr, weight_decay, fused=device.type == "cuda")
+    opt = make_optimizer(method, optimizer, lr, weight_decay, fused=device.type == "cuda")
     warmup_steps = max(1, round(warmup_epochs * steps_per_epoch)) if warmup_epochs > 0 else 0
-    schedule = torch.optim.lr_scheduler.LambdaLR(opt, lambda step: _lr_factor(step, warmup_steps, total_steps))
+    schedule = torch.optim.lr_scheduler.LambdaLR(opt, lambda step: lr_factor(step, warmup_steps, total_steps))
 
     history = History(config=config)
     start_epoch = 1
@@ -290,32 +288,6 @@ def compile_networks(method: nn.Module) -> None:
     for child in method.children():
         if any(True for _ in child.parameters()):
             child.compile()
-
-
-def _make_optimizer(method: nn.Module, name: str, lr: float, weight_decay: float,
-                    fused: bool = False) -> torch.optim.Optimizer:
-    # Biases, norm layers and a learned logit scale are not decayed. A method may give some parameters their
-    # own learning rate, as a multiple of ``lr``, in ``method.lr_scales`` (name -> factor): CLIP-style learned τ.
-    scales = getattr(method, "lr_scales", {})
-    named = [(n, p) for n, p in method.named_parameters() if p.requires_grad]
-    unknown = sorted(set(scales) - {n for n, _ in named})
-    if unknown:
-        raise ValueError(f"lr_scales names {', '.join(unknown)}, which are not trainable parameters of the method")
-    decay = [p for n, p in named if n not in scales and p.ndim > 1]
-    no_decay = [p for n, p in named if n not in scales and p.ndim <= 1]
-    groups = [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
-    groups += [{"params": [p], "weight_decay": 0.0, "lr": lr * scales[n]} for n, p in named if n in scales]
-    fused = fused or None  # one kernel for every parameter's update (GPU); None lets torch choose elsewhere
-    if name == "sgd":
-        return torch.optim.SGD(groups, lr=lr, momentum=0.9, nesterov=True, fused=fused)
-    return torch.optim.AdamW(groups, lr=lr, fused=fused)
-
-
-def _lr_factor(step: int, warmup_steps: int, total_steps: int) -> float:
-    if step < warmup_steps:
-        return (step + 1) / warmup_steps
-    progress = (step - warmup_steps) / max(1, total_steps - warmup_steps)
-    return 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
 
 
 def _epoch_seed(seed: int, epoch: int) -> int:

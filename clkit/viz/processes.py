@@ -49,11 +49,14 @@ def gathering_runs(runs: Sequence[Mapping[str, Any]]) -> Figure:
     fig = figure(10.0, 3.8)
     bars, curves = fig.subplots(1, 2, gridspec_kw={"width_ratios": [1, 1.2]})
     for i, mode in enumerate(modes):
-        knn = np.asarray([100 * r["runs"][mode]["knn"] for r in runs])
-        bars.bar(i, knn.mean(), yerr=knn.std(ddof=1) if len(knn) > 1 else 0, color=SERIES_COLOURS[i],
+        fractions = [r["runs"][mode]["knn"] for r in runs]
+        mean = 100 * (sum(fractions) / len(fractions))  # as the lesson's table computes it, so both round alike
+        std = 100 * float(np.std(fractions, ddof=1)) if len(fractions) > 1 else 0.0
+        knn = 100 * np.asarray(fractions)
+        bars.bar(i, mean, yerr=std, color=SERIES_COLOURS[i],
                  error_kw={"ecolor": "black", "color": "black", "capsize": 4}, edgecolor="white")
         bars.plot(np.full(len(knn), i), knn, "o", color="black", ms=5, ls="none")
-        bars.text(i, knn.max() + 2, f"{knn.mean():.1f}", ha="center", fontsize=11)
+        bars.text(i, max(knn.max(), mean + std) + 3, f"{mean:.1f}", ha="center", fontsize=11)
         for j, r in enumerate(runs):
             loss = r["runs"][mode]["loss"]
             curves.plot(range(1, len(loss) + 1), loss, **series_style(i), ls=("-", "--", ":")[i % 3],
