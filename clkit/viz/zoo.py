@@ -18,7 +18,7 @@ from clkit.viz.style import REFERENCE, SERIES_COLOURS, figure, legend_below, ser
 #: The zoo's members by the idea that keeps them from collapsing, one panel each in :func:`zoo_curves`.
 GROUPS: dict[str, tuple[str, ...]] = {
     "negatives": ("simclr", "moco"),
-    "a predictor and a stop-gradient": ("byol", "simsiam"),
+    "a predictor and a stop-gradient": ("byol", "simsiam", "byol_batch64", "simsiam_batch64"),
     "batch statistics": ("barlow_twins", "vicreg"),
     "clusters": ("swav", "dino", "dino_vit"),
     "margins": ("margin", "triplet"),
