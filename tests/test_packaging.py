@@ -10,7 +10,7 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 # Names that differ between PyPI and conda-forge.
-CONDA_NAME = {"torch": "pytorch"}
+CONDA_NAME = {"torch": "pytorch", "playwright": "playwright-python"}
 
 
 def requirement_name(spec: str) -> str:
