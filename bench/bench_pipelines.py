@@ -42,7 +42,7 @@ from torch import Tensor, nn
 from clkit import data, recipes, train
 from clkit.losses import nt_xent_logits
 
-PIPELINES = ("torchvision", "kornia", "lightly", "kit", "kit_compiled")
+PIPELINES = ("torchvision", "kornia", "lightly", "kit", "kit_compiled", "kit_bf16")
 
 #: bf16 dense tensor-core peaks in FLOP/s (no sparsity), by a substring of torch.cuda.get_device_name().
 #: Checked in order: the more specific names first.
@@ -288,14 +288,15 @@ def run_lightly(ctx: dict) -> float:
                       ctx["steps"], ctx["device"], ctx["amp"])
 
 
-def run_kit(ctx: dict, compile: bool | None = None) -> float:
+def run_kit(ctx: dict, compile: bool | None = None, amp: bool | None = None) -> float:
     """clkit.train.fit on ``steps`` batches of resident images: epoch 1 warms up (and compiles), epoch 2 is timed
-    by fit. ``compile``: fit's default (on a GPU, compiled; on a CPU, eager) unless given."""
+    by fit. ``compile`` and ``amp``: fit's defaults (on a GPU compiled and bf16; on a CPU eager, float32) unless
+    given."""
     r = ctx["recipe"]
     images = ctx["resident_set"][: ctx["batch"] * ctx["steps"]]
     history = train.fit(ctx["method"](), images, epochs=2, batch_size=ctx["batch"], lr=r.lr, optimizer=r.optimizer,
                         weight_decay=r.weight_decay, warmup_epochs=r.warmup_epochs, device=ctx["device"],
-                        seed=ctx["seed"], progress=False, log_every=ctx["steps"], compile=compile)
+                        seed=ctx["seed"], progress=False, log_every=ctx["steps"], compile=compile, amp=amp)
     return history.epochs[-1]["seconds"]
 
 
@@ -306,12 +307,20 @@ def run_kit_compiled(ctx: dict) -> float:
     return run_kit(ctx, compile=True)
 
 
+def run_kit_bf16(ctx: dict) -> float:
+    """The kit's path in bf16 autocast on a CPU too, the precision of its GPU path. Not free: at 10 epochs of the
+    laptop recipe it scored 2–3 kNN points under float32 (``bench/results/bf16_cpu_accuracy.json``)."""
+    if ctx["device"].type == "cuda":
+        raise _Skip("the kit's row is bf16 on a GPU already")
+    return run_kit(ctx, amp=True)
+
+
 class _Skip(Exception):
     """A pipeline that cannot run here, with the reason."""
 
 
 RUNNERS = {"torchvision": run_torchvision, "kornia": run_kornia, "lightly": run_lightly, "kit": run_kit,
-           "kit_compiled": run_kit_compiled}
+           "kit_compiled": run_kit_compiled, "kit_bf16": run_kit_bf16}
 
 
 def measure(args: argparse.Namespace) -> dict:
