@@ -37,10 +37,9 @@ import math
 from dataclasses import dataclass
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor
 
-from clkit.data.shapes import SHAPE_CLASSES, SHAPES, SHAPES_NOISE, SHAPES_ROTATION_DEG, SHAPES_SUPERSAMPLE
+from clkit.data.shapes import SHAPE_CLASSES, SHAPES_NOISE, SHAPES_ROTATION_DEG, shape_coverage
 from clkit.data.tokens import Tokenizer
 
 __all__ = ["ATTRIBUTES", "CAPTION_LENGTH", "CAPTION_SPLITS", "COLOURS", "CaptionSet", "HELD_OUT", "PROMPTS",
@@ -253,34 +252,10 @@ def _render(labels: Tensor, attributes: dict[str, Tensor], size: int, g: torch.G
     along = torch.cos(stripe_angle).view(-1, 1, 1) * pu + torch.sin(stripe_angle).view(-1, 1, 1) * pv
     stripes = torch.sin(math.pi * cycles.view(-1, 1, 1) * along + phase.view(-1, 1, 1))  # (n, size, size)
     back = grey.view(-1, 1, 1) + STRIPE_AMPLITUDE * attributes["pattern"].view(-1, 1, 1) * stripes
-    cover = _coverage(labels, scale, angle, centre, size)  # (n, 1, size, size)
+    cover = shape_coverage(labels, scale, angle, centre, size)  # (n, 1, size, size)
     img = back.unsqueeze(1) + (fg.view(n, 3, 1, 1) - back.unsqueeze(1)) * cover
     img = img + SHAPES_NOISE * torch.randn(n, 3, size, size, generator=g)
     return (img * 255).round_().clamp_(0, 255).to(torch.uint8)
-
-
-def _coverage(labels: Tensor, scale: Tensor, angle: Tensor, centre: Tensor, size: int) -> Tensor:
-    """(n, 1, size, size) antialiased coverage of each shape, by the inside tests of :data:`clkit.data.SHAPES`
-    (every pixel of a supersampled grid mapped into shape-local coordinates, then average-pooled)."""
-    fine = size * SHAPES_SUPERSAMPLE
-    t = (torch.arange(fine, dtype=torch.float32) + 0.5) / fine * 2 - 1
-    u, v = t.view(1, 1, fine), -t.view(1, fine, 1)
-    cover = torch.empty(len(labels), 1, size, size)
-    chunk = max(1, 2**22 // (fine * fine))
-    for start in range(0, len(labels), chunk):
-        sl = slice(start, start + chunk)
-        fine_cover = torch.zeros(len(labels[sl]), fine, fine)
-        for c, inside in enumerate(SHAPES.values()):
-            idx = (labels[sl] == c).nonzero().squeeze(1)
-            if idx.numel() == 0:
-                continue
-            j = idx + start
-            cos, sin = torch.cos(angle[j]).view(-1, 1, 1), torch.sin(angle[j]).view(-1, 1, 1)
-            du, dv = u - centre[j, 0].view(-1, 1, 1), v - centre[j, 1].view(-1, 1, 1)
-            inv = (1 / scale[j]).view(-1, 1, 1)
-            fine_cover[idx] = inside((cos * du + sin * dv) * inv, (cos * dv - sin * du) * inv).float()
-        cover[sl] = F.avg_pool2d(fine_cover.unsqueeze(1), SHAPES_SUPERSAMPLE)
-    return cover
 
 
 def _phrase(labels: Tensor, attributes: dict[str, Tensor], phrasings: int, g: torch.Generator) -> list[tuple[str, ...]]:

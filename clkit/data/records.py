@@ -303,6 +303,17 @@ class ImageSet(_LabelledSet):
         return f"ImageSet({self.name!r}, N={n}, {c}×{h}×{w}, {self._repr_tail()}"
 
 
+def check_token_ids(tokens: Tensor, shape_ok: bool, shape_rule: str) -> None:
+    """Refuse token ids that are not int64, not of the shape a record needs (``shape_ok``, else ``shape_rule``
+    is the message) or negative (0 is padding)."""
+    if tokens.dtype != torch.int64:
+        raise TypeError(f"tokens must be int64 token ids (0 = padding), got {tokens.dtype}; use tokens.long()")
+    if not shape_ok:
+        raise ValueError(f"{shape_rule}, got shape {tuple(tokens.shape)}")
+    if tokens.numel() and int(tokens.min()) < 0:
+        raise ValueError(f"token ids must be >= 0 (0 is padding), got {int(tokens.min())}")
+
+
 @dataclass(eq=False, repr=False)
 class TextSet(_LabelledSet):
     """A labelled set of sentences as token ids.
@@ -328,17 +339,8 @@ class TextSet(_LabelledSet):
     captions: list[str] | None = None
 
     def _check_rows(self) -> None:
-        if self.tokens.dtype != torch.int64:
-            raise TypeError(
-                f"tokens must be int64 token ids (0 = padding), got {self.tokens.dtype}; use tokens.long()"
-            )
-        if self.tokens.ndim != 2:
-            raise ValueError(
-                "tokens must be 2-D (N, L), one row of token ids per sentence, "
-                f"got shape {tuple(self.tokens.shape)}"
-            )
-        if self.tokens.numel() and int(self.tokens.min()) < 0:
-            raise ValueError(f"token ids must be >= 0 (0 is padding), got {int(self.tokens.min())}")
+        check_token_ids(self.tokens, self.tokens.ndim == 2,
+                        "tokens must be 2-D (N, L), one row of token ids per sentence")
 
     @property
     def images(self) -> None:

@@ -11,10 +11,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import ClassVar
 
-import torch
 from torch import Tensor
 
-from clkit.data.records import TextSet, _LabelledSet
+from clkit.data.records import TextSet, _LabelledSet, check_token_ids
 from clkit.data.tokens import Tokenizer
 
 __all__ = ["SentenceCorpus", "SentencePairs", "SentenceTriples"]
@@ -44,13 +43,8 @@ class SentenceTriples(_LabelledSet):
     captions: list[str] | None = None
 
     def _check_rows(self) -> None:
-        if self.tokens.dtype != torch.int64:
-            raise TypeError(f"tokens must be int64 token ids (0 = padding), got {self.tokens.dtype}; use tokens.long()")
-        if self.tokens.ndim != 3 or self.tokens.shape[1] != 3:
-            raise ValueError("tokens must be (N, 3, L): an anchor, a positive and a hard negative per row, "
-                             f"got shape {tuple(self.tokens.shape)}")
-        if self.tokens.numel() and int(self.tokens.min()) < 0:
-            raise ValueError(f"token ids must be >= 0 (0 is padding), got {int(self.tokens.min())}")
+        check_token_ids(self.tokens, self.tokens.ndim == 3 and self.tokens.shape[1] == 3,
+                        "tokens must be (N, 3, L): an anchor, a positive and a hard negative per row")
 
     @property
     def images(self) -> None:

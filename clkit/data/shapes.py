@@ -245,32 +245,15 @@ def make_shapes(n: int, seed: int = 0, size: int = 32, polarity: str = "light") 
     g = torch.Generator().manual_seed(seed)
     labels, scale, angle, centre, fg, bg, grad_dir, grad_amp = _draw(n, g, polarity)
 
-    ss = SHAPES_SUPERSAMPLE
-    fine = size * ss
-    t = (torch.arange(fine, dtype=torch.float32) + 0.5) / fine * 2 - 1  # pixel centres in [-1, 1]
-    u, v = t.view(1, 1, fine), -t.view(1, fine, 1)  # u right, v up (row 0 is the top)
     p = (torch.arange(size, dtype=torch.float32) + 0.5) / size * 2 - 1
     pu, pv = p.view(1, 1, size), -p.view(1, size, 1)
 
     images = torch.empty(n, 3, size, size, dtype=torch.uint8)
-    chunk = max(1, 2**22 // (fine * fine))  # a fixed schedule, so the noise draws are reproducible
+    chunk = _chunk(size)  # a fixed schedule, so the noise draws are reproducible
     for start in range(0, n, chunk):
         sl = slice(start, min(n, start + chunk))
         m = sl.stop - sl.start
-        cover = torch.empty(m, fine, fine)
-        for c, test in enumerate(SHAPES.values()):
-            idx = (labels[sl] == c).nonzero().squeeze(1)
-            if idx.numel() == 0:
-                continue
-            j = idx + start
-            cos, sin = torch.cos(angle[j]).view(-1, 1, 1), torch.sin(angle[j]).view(-1, 1, 1)
-            inv = (1 / scale[j]).view(-1, 1, 1)
-            du = u - centre[j, 0].view(-1, 1, 1)
-            dv = v - centre[j, 1].view(-1, 1, 1)
-            x = (cos * du + sin * dv) * inv  # rotate by −angle, then undo the scale
-            y = (cos * dv - sin * du) * inv
-            cover[idx] = test(x, y).float()
-        cover = F.avg_pool2d(cover.unsqueeze(1), ss)  # (m, 1, size, size) antialiased coverage
+        cover = shape_coverage(labels[sl], scale[sl], angle[sl], centre[sl], size)  # (m, 1, size, size)
         ramp = torch.cos(grad_dir[sl]).view(-1, 1, 1) * pu + torch.sin(grad_dir[sl]).view(-1, 1, 1) * pv
         back = bg[sl].view(m, 3, 1, 1) + (grad_amp[sl].view(-1, 1, 1) * ramp / math.sqrt(2)).unsqueeze(1)
         img = back + (fg[sl].view(m, 3, 1, 1) - back) * cover
@@ -278,6 +261,43 @@ def make_shapes(n: int, seed: int = 0, size: int = 32, polarity: str = "light") 
         images[sl] = (img * 255).round_().clamp_(0, 255).to(torch.uint8)
     name = "shapes" if polarity == "light" else f"shapes_{polarity}" if polarity == "dark" else "shapes_polarity"
     return ImageSet(images=images, labels=labels, classes=list(SHAPE_CLASSES), name=name)
+
+
+def _chunk(size: int) -> int:
+    """Images rendered at once: about 4M supersampled pixels."""
+    fine = size * SHAPES_SUPERSAMPLE
+    return max(1, 2**22 // (fine * fine))
+
+
+def shape_coverage(labels: Tensor, scale: Tensor, angle: Tensor, centre: Tensor, size: int) -> Tensor:
+    """(n, 1, size, size) antialiased coverage of each image's shape, in [0, 1].
+
+    Every pixel of a grid supersampled :data:`SHAPES_SUPERSAMPLE` times is mapped into the shape's own
+    coordinates (moved to its centre, rotated by −angle, divided by its scale) and tested by the inside test
+    of :data:`SHAPES`; average pooling turns the tests into coverage. Deterministic: it draws nothing.
+
+    Args:
+        labels: (n,) shape indices into :data:`SHAPES`; scale, angle: (n,); centre: (n, 2) in [-1, 1], v up.
+    """
+    fine = size * SHAPES_SUPERSAMPLE
+    t = (torch.arange(fine, dtype=torch.float32) + 0.5) / fine * 2 - 1  # pixel centres in [-1, 1]
+    u, v = t.view(1, 1, fine), -t.view(1, fine, 1)  # u right, v up (row 0 is the top)
+    cover = torch.empty(len(labels), 1, size, size)
+    chunk = _chunk(size)
+    for start in range(0, len(labels), chunk):
+        sl = slice(start, start + chunk)
+        fine_cover = torch.zeros(len(labels[sl]), fine, fine)
+        for c, inside in enumerate(SHAPES.values()):
+            idx = (labels[sl] == c).nonzero().squeeze(1)
+            if idx.numel() == 0:
+                continue
+            j = idx + start
+            cos, sin = torch.cos(angle[j]).view(-1, 1, 1), torch.sin(angle[j]).view(-1, 1, 1)
+            du, dv = u - centre[j, 0].view(-1, 1, 1), v - centre[j, 1].view(-1, 1, 1)
+            inv = (1 / scale[j]).view(-1, 1, 1)
+            fine_cover[idx] = inside((cos * du + sin * dv) * inv, (cos * dv - sin * du) * inv).float()
+        cover[sl] = F.avg_pool2d(fine_cover.unsqueeze(1), SHAPES_SUPERSAMPLE)
+    return cover
 
 
 def shape_polarity(images: Tensor) -> Tensor:

@@ -137,7 +137,8 @@ class GlobalBatchNorm(nn.modules.batchnorm._BatchNorm):
 
     def forward(self, x: Tensor) -> Tensor:
         self._check_input_dim(x)
-        if world_size() == 1 or not (self.training or not self.track_running_stats):
+        batch_statistics = self.training or not self.track_running_stats
+        if world_size() == 1 or not batch_statistics:  # one process, or the running statistics: BatchNorm itself
             return super().forward(x)
         dims = [0, *range(2, x.ndim)]  # every axis but the channels
         count = x.new_tensor([x.numel() / x.shape[1]], dtype=torch.float32)

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import functools
 from pathlib import Path
 
 import torch
@@ -23,13 +24,19 @@ _STATUS = Path("/proc/self/status")
 _CLEAR_REFS = Path("/proc/self/clear_refs")
 
 
-def _release_free_heap() -> None:
-    """Return the C heap's free pages to the operating system (glibc's ``malloc_trim(0)``); elsewhere, nothing."""
+@functools.cache
+def _malloc_trim():
+    """glibc's ``malloc_trim``, looked up once (finding the C library runs ``ldconfig``); None elsewhere."""
     name = ctypes.util.find_library("c")
     try:
-        trim = ctypes.CDLL(name).malloc_trim if name else None
+        return ctypes.CDLL(name).malloc_trim if name else None
     except (OSError, AttributeError):
-        trim = None
+        return None
+
+
+def _release_free_heap() -> None:
+    """Return the C heap's free pages to the operating system (glibc's ``malloc_trim(0)``); elsewhere, nothing."""
+    trim = _malloc_trim()
     if trim is not None:
         trim(0)
 
