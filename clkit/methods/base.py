@@ -23,6 +23,7 @@ which field of a record the method reads (images, or tokens for a text model).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import Any, NamedTuple
 
@@ -34,7 +35,7 @@ from clkit.data import Batch, to_float
 from clkit.losses import Gather
 from clkit.models import Encoder, ProjectionHead
 
-__all__ = ["Batch", "JointEmbedding", "Method", "StepOutput"]
+__all__ = ["Batch", "JointEmbedding", "Method", "StepOutput", "add_log_logit_scale"]
 
 
 class StepOutput(NamedTuple):
@@ -85,6 +86,19 @@ class Method(nn.Module):
 
     def after_optimizer_step(self, progress: float) -> None:
         """Called after each optimiser step; ``progress`` runs from 0 to 1 over training."""
+
+
+def add_log_logit_scale(method: nn.Module, temperature: float, learn: bool, lr_scale: float = 1.0) -> None:
+    """Give ``method`` its ``log_logit_scale`` = log(1/τ): a Parameter when τ is learned (as CLIP learns it), with
+    its learning rate ``lr_scale`` times the others' (``fit`` reads ``method.lr_scales``); a buffer otherwise, so
+    it still travels with the method's device and checkpoint."""
+    log_scale = torch.tensor(math.log(1.0 / temperature))
+    if learn:
+        method.log_logit_scale = nn.Parameter(log_scale)
+        if lr_scale != 1.0:
+            method.lr_scales = {"log_logit_scale": lr_scale}
+    else:
+        method.register_buffer("log_logit_scale", log_scale)
 
 
 class JointEmbedding(Method):

@@ -12,7 +12,7 @@ from torch import Tensor, nn
 
 from clkit.data import Batch, to_float
 from clkit.losses import check_logit_scale, check_temperature, clip_logits, collapsed_clip_loss, pretext_accuracy
-from clkit.methods.base import Method, StepOutput
+from clkit.methods.base import Method, StepOutput, add_log_logit_scale
 from clkit.models import Encoder
 
 __all__ = ["CLIP", "TextTower"]
@@ -92,13 +92,7 @@ class CLIP(Method):
         self.image_projection = nn.Linear(image_backbone.dim, projection_dim, bias=False)
         self.text = TextTower(text_backbone, nn.Linear(text_backbone.dim, projection_dim, bias=False))
         self.max_logit_scale = max_logit_scale
-        log_scale = torch.tensor(math.log(1.0 / temperature))
-        if learn_temperature:
-            self.log_logit_scale = nn.Parameter(log_scale)
-            if logit_scale_lr_scale != 1.0:
-                self.lr_scales = {"log_logit_scale": logit_scale_lr_scale}
-        else:
-            self.register_buffer("log_logit_scale", log_scale)
+        add_log_logit_scale(self, temperature, learn_temperature, logit_scale_lr_scale)
 
     @property
     def logit_scale(self) -> Tensor:

@@ -2,18 +2,16 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from typing import Any
 
-import torch
 import torch.nn.functional as F
-from torch import Tensor, nn
+from torch import Tensor
 
 from clkit import augment as aug_lib
 from clkit.data import Batch
 from clkit.losses import check_temperature, collapsed_nt_xent, nt_xent_logits, pretext_accuracy
-from clkit.methods.base import JointEmbedding, StepOutput
+from clkit.methods.base import JointEmbedding, StepOutput, add_log_logit_scale
 from clkit.models import Encoder
 
 
@@ -50,16 +48,10 @@ class SimCLR(JointEmbedding):
         super().__init__(backbone, augment, **head)
         check_temperature(temperature)  # τ is validated here, once, so the loss never has to
         self.max_logit_scale = max_logit_scale
-        log_scale = torch.tensor(math.log(1.0 / temperature))
         if not temperature_lr_scale > 0:
             raise ValueError(f"temperature_lr_scale multiplies the learning rate and must be > 0, "
                              f"got {temperature_lr_scale}")
-        if learn_temperature:
-            self.log_logit_scale = nn.Parameter(log_scale)
-            if temperature_lr_scale != 1.0:
-                self.lr_scales = {"log_logit_scale": temperature_lr_scale}
-        else:
-            self.register_buffer("log_logit_scale", log_scale)
+        add_log_logit_scale(self, temperature, learn_temperature, temperature_lr_scale)
 
     @property
     def temperature(self) -> Tensor:
