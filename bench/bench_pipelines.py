@@ -42,7 +42,7 @@ from torch import Tensor, nn
 from clkit import data, recipes, train
 from clkit.losses import nt_xent_logits
 
-PIPELINES = ("torchvision", "kornia", "lightly", "kit", "kit_compiled", "kit_bf16")
+PIPELINES = ("torchvision", "kornia", "lightly", "kit", "kit_compiled", "kit_bf16", "kit_compiled_bf16")
 
 #: bf16 dense tensor-core peaks in FLOP/s (no sparsity), by a substring of torch.cuda.get_device_name().
 #: Checked in order: the more specific names first.
@@ -308,11 +308,18 @@ def run_kit_compiled(ctx: dict) -> float:
 
 
 def run_kit_bf16(ctx: dict) -> float:
-    """The kit's path in bf16 autocast on a CPU too, the precision of its GPU path. Not free: at 10 epochs of the
-    laptop recipe it scored 2–3 kNN points under float32 (``bench/results/bf16_cpu_accuracy.json``)."""
+    """The kit's path in bf16 autocast on a CPU too, the precision of its GPU path. What it does to accuracy is
+    measured apart, over paired seeds (``bench/bf16_cpu_accuracy.py``)."""
     if ctx["device"].type == "cuda":
         raise _Skip("the kit's row is bf16 on a GPU already")
     return run_kit(ctx, amp=True)
+
+
+def run_kit_compiled_bf16(ctx: dict) -> float:
+    """The whole GPU path on a CPU: networks compiled and bf16 autocast (what ``fit`` does on a GPU by default)."""
+    if ctx["device"].type == "cuda":
+        raise _Skip("the kit's row is compiled and bf16 on a GPU already")
+    return run_kit(ctx, compile=True, amp=True)
 
 
 class _Skip(Exception):
@@ -320,7 +327,7 @@ class _Skip(Exception):
 
 
 RUNNERS = {"torchvision": run_torchvision, "kornia": run_kornia, "lightly": run_lightly, "kit": run_kit,
-           "kit_compiled": run_kit_compiled, "kit_bf16": run_kit_bf16}
+           "kit_compiled": run_kit_compiled, "kit_bf16": run_kit_bf16, "kit_compiled_bf16": run_kit_compiled_bf16}
 
 
 def measure(args: argparse.Namespace) -> dict:
@@ -385,17 +392,21 @@ def table(result: dict) -> str:
         f"model {s['model']}, batch {s['batch']}, {s['steps']} timed steps after {s['warmup']} warm-up, "
         f"images {s['images']}, bf16 {s['amp_bf16']}, {s['flop_per_image_train'] / 1e9:.3f} GFLOP per image per step",
         f"augmentation (every pipeline): {s['augment']}",
-        f"{'pipeline':<12} {'images/s':>10} {'views/s':>10} {'peak MiB':>9} {'MFU':>7} {'kit ×':>7}",
+        f"{'pipeline':<18} {'images/s':>10} {'views/s':>10} {'peak MiB':>9} {'MFU':>7} {'kit ×':>7}",
     ]
     for row in result["rows"]:
         if "skipped" in row:
-            lines.append(f"{row['pipeline']:<12} skipped: {row['skipped']}")
+            lines.append(f"{row['pipeline']:<18} skipped: {row['skipped']}")
             continue
         mib = "-" if row["peak_mib"] is None else f"{row['peak_mib']:,.0f}"
         mfu = "-" if row["mfu"] is None else f"{100 * row['mfu']:.1f}%"
         ratio = f"{row['kit_over_this']:.2f}" if "kit_over_this" in row else "-"
-        lines.append(f"{row['pipeline']:<12} {row['images_per_s']:>10,.0f} {2 * row['images_per_s']:>10,.0f} "
+        lines.append(f"{row['pipeline']:<18} {row['images_per_s']:>10,.0f} {2 * row['images_per_s']:>10,.0f} "
                      f"{mib:>9} {mfu:>7} {ratio:>7}")
+    speed = {row["pipeline"]: row["images_per_s"] for row in result["rows"] if "images_per_s" in row}
+    if "lightly" in speed and any(name.startswith("kit") for name in speed):
+        lines.append("over lightly (the CPU target's ratio): " + ", ".join(
+            f"{name} {v / speed['lightly']:.2f}×" for name, v in speed.items() if name.startswith("kit")))
     kind = next((row["memory_kind"] for row in result["rows"] if "memory_kind" in row), "")
     lines.append(f"peak memory: {kind}" + (" of the main process (DataLoader workers not counted)"
                                            if kind == "cpu resident" else "") +

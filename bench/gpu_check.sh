@@ -3,6 +3,9 @@
 #
 #   bash bench/gpu_check.sh [OUT_DIR]      # default: $OUT, else bench/results/gpu
 #
+# The peers lightly and kornia: where the machine lacks them and cannot fetch them, run `bash bench/gpu_wheels.sh`
+# beforehand where pip works and let .whl/ travel with the checkout; this script installs them from there, offline.
+#
 # Writes into OUT_DIR:
 #   pipelines_resnet18_b512.txt/.json   torchvision / kornia / lightly / kit, ResNet-18 (CIFAR stem), batch 512
 #   pipelines_resnet18_b1024.txt/.json  kornia / kit at batch 1024 (the MFU target's other end)
@@ -10,12 +13,18 @@
 #   time_to_accuracy.txt/.json          SimCLR ResNet-18, cifar10 recipe, 15 epochs: kNN against wall time
 #                                       (a same-size shapes stand-in when the CIFAR-10 files are absent: said on line 1)
 #   summary.txt                         every table, in the order run, plus the machine
-# Each step has its own timeout, so one that hangs cannot eat the others' time; what it printed is kept.
+# Each step has its own timeout, so one that hangs cannot eat the others' time; what it printed is kept. The limits
+# (150 + 90 + 60 + 180 s = 8 minutes) include compiling the kit's networks, which a GPU run does at its start.
 set -u
 OUT_DIR="${1:-${OUT:-bench/results/gpu}}"
 mkdir -p "$OUT_DIR"
 PY="${PYTHON:-.venv/bin/python}"
-[ -x "$PY" ] || PY=python
+[ -x "$PY" ] || PY=python3
+export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"  # the kit from this checkout, installed or not
+if [ -d .whl ] && ! "$PY" -c "import lightly, kornia" 2>/dev/null; then
+  "$PY" -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --target /tmp/clkit-peers .whl/*.whl \
+    && export PYTHONPATH="$PYTHONPATH:/tmp/clkit-peers"
+fi
 WORKERS=$(( $(nproc) > 2 ? $(nproc) - 2 : 1 ))
 export PYTHONWARNINGS="ignore::UserWarning"
 started=$(date +%s)
@@ -31,11 +40,11 @@ step() {  # step NAME TIMEOUT_S COMMAND...
   echo "   rc ${PIPESTATUS[0]}" | tee -a "$OUT_DIR/summary.txt"
 }
 
-step pipelines_resnet18_b512 100 "$PY" bench/bench_pipelines.py --model resnet18 --batch 512 --steps 30 --warmup 5 \
+step pipelines_resnet18_b512 150 "$PY" bench/bench_pipelines.py --model resnet18 --batch 512 --steps 30 --warmup 5 \
   --workers "$WORKERS" --json "$OUT_DIR/pipelines_resnet18_b512.json"
-step pipelines_resnet18_b1024 70 "$PY" bench/bench_pipelines.py --model resnet18 --batch 1024 --steps 20 --warmup 5 \
+step pipelines_resnet18_b1024 90 "$PY" bench/bench_pipelines.py --model resnet18 --batch 1024 --steps 20 --warmup 5 \
   --pipelines kornia kit --json "$OUT_DIR/pipelines_resnet18_b1024.json"
 step pipelines_small_cnn_b256 60 "$PY" bench/bench_pipelines.py --model small_cnn --batch 256 --steps 40 --warmup 5 \
   --workers "$WORKERS" --json "$OUT_DIR/pipelines_small_cnn_b256.json"
-step time_to_accuracy 220 "$PY" bench/time_to_accuracy.py --epochs 15 --json "$OUT_DIR/time_to_accuracy.json"
+step time_to_accuracy 180 "$PY" bench/time_to_accuracy.py --epochs 15 --json "$OUT_DIR/time_to_accuracy.json"
 echo "total $(( $(date +%s) - started ))s" | tee -a "$OUT_DIR/summary.txt"

@@ -151,3 +151,21 @@ def test_a_damaged_or_misplaced_sweep_output_is_one_error_line_naming_it(tmp_pat
     assert f"{damaged} is damaged (not valid JSON: " in one_error_line(capsys)
     assert cli.main(sweep + [str(tmp_path)]) == 2
     assert f"{tmp_path} is a folder: out names the JSON file for the results" in one_error_line(capsys)
+
+
+@pytest.mark.parametrize("options, amp, compiled", [([], False, False), (["--precision", "bf16"], True, False),
+                                                     (["--precision", "fp32", "--compile", "off"], False, False)])
+def test_train_takes_the_precision_and_compile_switches_to_fit(tmp_path, capsys, options, amp, compiled):
+    out = tmp_path / "run"
+    code = cli.main(["train", "--epochs", "1", "--limit", "128", "--batch-size", "64", "--device", "cpu",
+                     "--out", str(out), *options])
+    assert code == 0
+    config = json.loads((out / "history.json").read_text())["config"]
+    assert (config["amp"], config["compile"]) == (amp, compiled)
+
+
+def test_an_unknown_precision_is_refused_with_the_valid_ones(capsys):
+    with pytest.raises(SystemExit):
+        cli.main(["train", "--precision", "fp16", "--out", "x"])
+    err = capsys.readouterr().err
+    assert "--precision" in err and "'fp16'" in err and all(c in err for c in ("auto", "fp32", "bf16"))
