@@ -2,7 +2,7 @@
 
 - :mod:`~clkit.train.loop`: :func:`fit`, the loop every method, notebook and command uses;
 - :mod:`~clkit.train.checkpoint`: checkpoints that resume a run and rebuild their model;
-- :mod:`~clkit.train.optim`: the optimiser (AdamW or SGD, fused on a GPU) and the warm-up + cosine schedule;
+- :mod:`~clkit.train.optim`: the optimiser (AdamW, SGD or LARS; fused on a GPU) and the warm-up + cosine schedule;
 - :mod:`~clkit.train.history`: :class:`History`, what a run measured;
 - :mod:`~clkit.train.distributed`: rank, world size, the DDP wrapper, the gather of every process's embeddings and
   BatchNorm over the global batch;
@@ -15,7 +15,7 @@ from clkit.train.checkpoint import CHECKPOINT, HISTORY, Advice, read_checkpoint
 from clkit.train.files import DamagedFile, atomic_save, atomic_write_text, writable_folder
 from clkit.train.history import History
 from clkit.train.loop import fit, resolve_device, seed_everything
-from clkit.train.optim import OPTIMIZERS
+from clkit.train.optim import LARS, OPTIMIZERS
 from clkit.train.memory import PeakMemory
 from clkit.train.toy import (
     Push,
@@ -31,7 +31,7 @@ from clkit.train.toy import (
 )
 
 __all__ = [
-    "CHECKPOINT", "HISTORY", "Advice", "DamagedFile", "History", "OPTIMIZERS", "PeakMemory", "atomic_save", "atomic_write_text",
+    "CHECKPOINT", "HISTORY", "LARS", "Advice", "DamagedFile", "History", "OPTIMIZERS", "PeakMemory", "atomic_save", "atomic_write_text",
     "fit", "read_checkpoint", "resolve_device", "seed_everything", "writable_folder",
     "Push", "ToyLoss", "ToyRun", "fit_toy", "margin_loss", "mine_triplets", "nt_xent_loss", "toy_mlp", "triplet_loss",
     "zero_temperature_limit",

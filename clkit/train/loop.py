@@ -108,7 +108,8 @@ def fit(
         epochs: passes over ``data``; the last partial batch of each epoch is dropped.
         batch_size: items per step and per process (contrastive methods make two views of each).
         lr: peak learning rate, reached after ``warmup_epochs`` of linear warm-up, then cosine decay to 0.
-        optimizer: ``"adamw"`` or ``"sgd"`` (momentum 0.9, Nesterov).
+        optimizer: ``"adamw"``, ``"sgd"`` (momentum 0.9, Nesterov) or ``"lars"`` (:class:`~clkit.train.optim.LARS`,
+            momentum 0.9, trust coefficient 0.001).
         weight_decay: decoupled for AdamW, L2 for SGD.
         device: ``"auto"``, ``"cpu"``, ``"cuda"`` or a torch.device.
         seed: fixes data order and augmentations (the model's initial weights are fixed by

@@ -1,7 +1,8 @@
 """The optimiser and its learning-rate schedule, as :func:`clkit.train.fit` builds them.
 
-- :func:`make_optimizer`: AdamW or SGD (momentum 0.9, Nesterov), biases, norm layers and a learned logit scale not
-  decayed, a method's own learning-rate multiples (``method.lr_scales``), fused on a GPU;
+- :func:`make_optimizer`: AdamW, SGD (momentum 0.9, Nesterov) or LARS (:class:`LARS`, SimCLR's optimiser at large
+  batches); biases, norm layers and a learned logit scale not decayed (nor, with LARS, adapted), a method's own
+  learning-rate multiples (``method.lr_scales``), fused on a GPU;
 - :func:`lr_factor`: linear warm-up, then cosine decay to 0, as a multiple of the peak learning rate.
 """
 
@@ -12,7 +13,7 @@ import math
 import torch
 from torch import nn
 
-OPTIMIZERS = ("adamw", "sgd")
+OPTIMIZERS = ("adamw", "sgd", "lars")
 
 
 def make_optimizer(method: nn.Module, name: str, lr: float, weight_decay: float,
@@ -32,7 +33,71 @@ def make_optimizer(method: nn.Module, name: str, lr: float, weight_decay: float,
     fused = fused or None  # one kernel for every parameter's update (GPU); None lets torch choose elsewhere
     if name == "sgd":
         return torch.optim.SGD(groups, lr=lr, momentum=0.9, nesterov=True, fused=fused)
+    if name == "lars":  # the trust ratio for the decayed weights alone
+        return LARS([dict(g, adapt=i == 0) for i, g in enumerate(groups)], lr=lr, momentum=0.9)
     return torch.optim.AdamW(groups, lr=lr, fused=fused)
+
+
+class LARS(torch.optim.Optimizer):
+    r"""SGD with momentum and a layer-wise trust ratio (You et al. 2017), the optimiser of SimCLR's large batches.
+
+    For each parameter tensor :math:`w` of an adapted group (``adapt=True``, the default; :func:`make_optimizer`
+    adapts the weight matrices and kernels, while biases and norm layers take plain momentum SGD without decay, as in
+    SimCLR), with weight decay :math:`\lambda`:
+
+    .. math::
+        \rho = \eta\, \frac{\lVert w \rVert}{\lVert \nabla w \rVert + \lambda \lVert w \rVert + \epsilon},\qquad
+        d = \rho\,(\nabla w + \lambda w),\qquad v \leftarrow \mu v + d,\qquad w \leftarrow w - \alpha\, v
+
+    (the first step sets :math:`v = d`; :math:`\rho = 1` and no decay while :math:`w` or its gradient is zero).
+    Each layer thus moves by about :math:`\alpha\eta` of its own norm per step, whatever its gradient's scale,
+    which keeps large learning rates stable at large batches. Computed on the device without reading a norm back
+    to the host.
+
+    Args:
+        params: parameters or groups, as for any ``torch.optim`` optimiser.
+        lr: the learning rate :math:`\alpha` (SimCLR: 0.3 × batch / 256).
+        momentum: :math:`\mu`.
+        weight_decay: :math:`\lambda`.
+        trust_coefficient: :math:`\eta`.
+        eps: :math:`\epsilon`.
+        adapt: whether a group's steps are scaled by the trust ratio (a group may say otherwise).
+    """
+
+    def __init__(self, params, lr: float, momentum: float = 0.9, weight_decay: float = 0.0,
+                 trust_coefficient: float = 1e-3, eps: float = 1e-8, adapt: bool = True):
+        for name, value in (("lr", lr), ("momentum", momentum), ("weight_decay", weight_decay),
+                            ("trust_coefficient", trust_coefficient), ("eps", eps)):
+            if value < 0:
+                raise ValueError(f"LARS's {name} must be >= 0, got {value}")
+        super().__init__(params, dict(lr=lr, momentum=momentum, weight_decay=weight_decay,
+                                      trust_coefficient=trust_coefficient, eps=eps, adapt=adapt))
+
+    @torch.no_grad()
+    def step(self, closure=None):
+        loss = None
+        if closure is not None:
+            with torch.enable_grad():
+                loss = closure()
+        for group in self.param_groups:
+            decay, eta = group["weight_decay"], group["trust_coefficient"]
+            for p in group["params"]:
+                if p.grad is None:
+                    continue
+                d = p.grad
+                if group["adapt"]:
+                    w_norm, g_norm = torch.linalg.vector_norm(p), torch.linalg.vector_norm(d)
+                    trust = eta * w_norm / (g_norm + decay * w_norm + group["eps"])
+                    d = torch.where((w_norm > 0) & (g_norm > 0), (d + decay * p) * trust, d)
+                if group["momentum"] > 0:
+                    state = self.state[p]
+                    if "momentum_buffer" not in state:
+                        state["momentum_buffer"] = d.clone()
+                    else:
+                        state["momentum_buffer"].mul_(group["momentum"]).add_(d)
+                    d = state["momentum_buffer"]
+                p.add_(d, alpha=-group["lr"])
+        return loss
 
 
 def lr_factor(step: int, warmup_steps: int, total_steps: int) -> float:
