@@ -110,7 +110,7 @@ def fit(
         lr: peak learning rate, reached after ``warmup_epochs`` of linear warm-up, then cosine decay to 0.
         optimizer: ``"adamw"``, ``"sgd"`` (momentum 0.9, Nesterov) or ``"lars"`` (:class:`~clkit.train.optim.LARS`,
             momentum 0.9, trust coefficient 0.001).
-        weight_decay: decoupled for AdamW, L2 for SGD.
+        weight_decay: decoupled for AdamW, L2 for SGD and LARS.
         device: ``"auto"``, ``"cpu"``, ``"cuda"`` or a torch.device.
         seed: fixes data order and augmentations (the model's initial weights are fixed by
             seeding before it is built, see :func:`seed_everything`).
