@@ -112,8 +112,8 @@ def test_history_records_knn_from_epoch_zero_and_the_loss_falls(tiny, small_shap
 def test_bad_settings_are_refused(tiny):
     with pytest.raises(ValueError, match="batch_size must be between 1 and the dataset size 192"):
         train.fit(simclr(), tiny, batch_size=1000, progress=False)
-    with pytest.raises(ValueError, match="adamw, sgd"):
-        train.fit(simclr(), tiny, batch_size=64, optimizer="lars", progress=False)
+    with pytest.raises(ValueError, match="unknown optimizer .lamb.; valid optimizers are adamw, sgd, lars"):
+        train.fit(simclr(), tiny, batch_size=64, optimizer="lamb", progress=False)
     with pytest.raises(ValueError, match="no CUDA GPU"):
         if not torch.cuda.is_available():
             train.resolve_device("cuda")
