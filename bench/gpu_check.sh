@@ -7,6 +7,8 @@
 # beforehand where pip works and let .whl/ travel with the checkout; this script installs them from there, offline.
 #
 # Writes into OUT_DIR:
+#   gpu_tests.txt                       the tests that need a GPU: CPU and GPU views equal, no host waits in
+#                                       the augmentation, the masks or the batch index (pytest, nbval off)
 #   pipelines_resnet18_b512.txt/.json   torchvision / kornia / lightly / kit, ResNet-18 (CIFAR stem), batch 512
 #   pipelines_resnet18_b1024.txt/.json  kornia / kit at batch 1024 (the MFU target's other end)
 #   pipelines_small_cnn_b256.txt/.json  all four with the CPU comparison's width-16 CNN, batch 256
@@ -14,7 +16,7 @@
 #                                       (a same-size shapes stand-in when the CIFAR-10 files are absent: said on line 1)
 #   summary.txt                         every table, in the order run, plus the machine
 # Each step has its own timeout, so one that hangs cannot eat the others' time; what it printed is kept. The limits
-# (150 + 90 + 60 + 180 s = 8 minutes) include compiling the kit's networks, which a GPU run does at its start.
+# (40 + 140 + 80 + 60 + 160 s = 8 minutes) include compiling the kit's networks, which a GPU run does at its start.
 set -u
 OUT_DIR="${1:-${OUT:-bench/results/gpu}}"
 mkdir -p "$OUT_DIR"
@@ -40,11 +42,13 @@ step() {  # step NAME TIMEOUT_S COMMAND...
   echo "   rc ${PIPESTATUS[0]}" | tee -a "$OUT_DIR/summary.txt"
 }
 
-step pipelines_resnet18_b512 150 "$PY" bench/bench_pipelines.py --model resnet18 --batch 512 --steps 30 --warmup 5 \
+step gpu_tests 40 "$PY" -m pytest -q -o addopts="" -p no:cacheprovider tests/test_augment.py tests/test_data.py \
+  -k "gpu or cuda or host_wait or synchronise"
+step pipelines_resnet18_b512 140 "$PY" bench/bench_pipelines.py --model resnet18 --batch 512 --steps 30 --warmup 5 \
   --workers "$WORKERS" --json "$OUT_DIR/pipelines_resnet18_b512.json"
-step pipelines_resnet18_b1024 90 "$PY" bench/bench_pipelines.py --model resnet18 --batch 1024 --steps 20 --warmup 5 \
+step pipelines_resnet18_b1024 80 "$PY" bench/bench_pipelines.py --model resnet18 --batch 1024 --steps 20 --warmup 5 \
   --pipelines kornia kit --json "$OUT_DIR/pipelines_resnet18_b1024.json"
 step pipelines_small_cnn_b256 60 "$PY" bench/bench_pipelines.py --model small_cnn --batch 256 --steps 40 --warmup 5 \
   --workers "$WORKERS" --json "$OUT_DIR/pipelines_small_cnn_b256.json"
-step time_to_accuracy 180 "$PY" bench/time_to_accuracy.py --epochs 15 --json "$OUT_DIR/time_to_accuracy.json"
+step time_to_accuracy 160 "$PY" bench/time_to_accuracy.py --epochs 15 --json "$OUT_DIR/time_to_accuracy.json"
 echo "total $(( $(date +%s) - started ))s" | tee -a "$OUT_DIR/summary.txt"

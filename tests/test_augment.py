@@ -405,6 +405,28 @@ def test_cpu_and_gpu_give_the_same_views():
     torch.testing.assert_close(on_gpu.cpu(), on_cpu, atol=1e-4, rtol=0)
 
 
+def test_to_device_on_the_cpu_is_a_plain_move():
+    values = torch.arange(5)
+    assert augment.ops.to_device(values, torch.device("cpu")) is values
+    assert torch.equal(augment.ops.to_device(values, "cpu"), values)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_views_on_a_gpu_never_make_the_host_wait():
+    images = torch.randint(0, 256, (256, 3, 32, 32), dtype=torch.uint8, device="cuda")
+    recipes = [simclr(32), simclr(32)] + byol(32) + multi_crop(32, 16, n_local=2, solarize_p=0.5)
+    views(images, recipes, generator(18))  # warm-up: the pinned-memory pool and the kernels
+    torch.cuda.synchronize()
+    torch.cuda.set_sync_debug_mode("error")  # any synchronising CUDA call now raises
+    try:
+        out = views(images, recipes, generator(19))
+        masks = augment.block_masks(256, device="cuda", generator=generator(20))
+    finally:
+        torch.cuda.set_sync_debug_mode("default")
+    torch.cuda.synchronize()
+    assert all(v.device.type == "cuda" for v in out) and masks.device.type == "cuda"
+
+
 # --------------------------------------------------------------------------- presets, repr, errors
 
 

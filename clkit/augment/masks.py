@@ -14,6 +14,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
+from clkit.augment.ops import to_device
+
 __all__ = ["blank_cells", "block_masks"]
 
 
@@ -61,7 +63,7 @@ def block_masks(n: int, grid: tuple[int, int] = (4, 4), blocks: int = 4, side: t
         grown = union | block
         fits = grown.flatten(1).sum(1) <= max_fraction * rows * cols
         union = torch.where(fits.view(n, 1, 1) | (k == 0), grown, union)
-    return union.flatten(1).to(device)
+    return to_device(union.flatten(1), device)  # without making the host wait for a GPU
 
 
 def blank_cells(images: Tensor, hidden: Tensor, grid: tuple[int, int]) -> Tensor:

@@ -41,6 +41,7 @@ __all__ = [
     "grayscale",
     "sample_crop_boxes",
     "solarize",
+    "to_device",
     "to_grayscale",
     "unit_float",
 ]
@@ -76,6 +77,19 @@ def unit_float(images: Tensor) -> Tensor:
     return to_float(images)
 
 
+def to_device(values: Tensor, device: torch.device) -> Tensor:
+    """``values``, sampled on the CPU, on ``device`` without making the host wait.
+
+    A plain ``.to("cuda")`` of a CPU tensor copies from pageable memory and then waits for the stream, that is
+    for every kernel queued before it: the host could no longer run ahead of the GPU. Copied from pinned memory
+    with ``non_blocking=True`` the copy is queued like a kernel (the pinned block is held until it is done).
+    On the CPU, and for a tensor already on ``device``, this is ``values.to(device)``.
+    """
+    if torch.device(device).type == "cuda" and values.device.type == "cpu":
+        return values.pin_memory().to(device, non_blocking=True)
+    return values.to(device)
+
+
 # --------------------------------------------------------------------------- crop, resize, flip
 
 
@@ -99,8 +113,8 @@ def crop_resize_flip(
     xs = _source_coordinates(left, width, j_flipped, size)  # (N, size)
     ys = _source_coordinates(top, height, j.expand(n, size), size)
     # grid_sample(align_corners=False) maps pixel coordinate p to (2p + 1) / extent - 1.
-    gx = ((2 * xs + 1) / image_width - 1).to(torch.float32).to(images.device)
-    gy = ((2 * ys + 1) / image_height - 1).to(torch.float32).to(images.device)
+    gx = to_device(((2 * xs + 1) / image_width - 1).to(torch.float32), images.device)
+    gy = to_device(((2 * ys + 1) / image_height - 1).to(torch.float32), images.device)
     grid = torch.stack(torch.broadcast_tensors(gx[:, None, :], gy[:, :, None]), dim=-1)  # (N, size, size, 2)
     return F.grid_sample(images, grid, mode="bilinear", padding_mode="border", align_corners=False)
 
@@ -303,15 +317,16 @@ def apply_to_subset(
 ) -> None:
     """images[chosen] = function(images[chosen], *(p[chosen] for p in per_image)), in place.
 
-    chosen: (N,) bool on the CPU; per_image: (N,) CPU tensors, moved to the images' device.
+    chosen: (N,) bool on the CPU; per_image: (N,) CPU tensors, moved to the images' device (:func:`to_device`:
+    the host never waits for a GPU here).
     Nothing runs when no image is chosen.
     """
     index = chosen.nonzero().squeeze(1)
     if len(index) == 0:
         return
-    args = [p[index].to(images.device) for p in per_image]
+    args = [to_device(p[index], images.device) for p in per_image]
     if len(index) == len(images):  # everyone: no need to gather and scatter
         images.copy_(function(images, *args))
         return
-    index = index.to(images.device)
+    index = to_device(index, images.device)
     images[index] = function(images[index], *args)
