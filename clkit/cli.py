@@ -237,7 +237,7 @@ def parser() -> argparse.ArgumentParser:
                    help="with several processes, each computes its own anchors' logits only (same gradients)")
     t.add_argument("--precision", default="auto", choices=("auto", "fp32", "bf16"),
                    help="auto: bf16 autocast on a GPU, float32 on a CPU; bf16 on a CPU with bf16 instructions "
-                        "(AVX512-BF16, AMX) trains about 1.6× as fast (bench/bf16_cpu_accuracy.py)")
+                        "(AVX512-BF16, AMX) trains about twice as fast (bench/bf16_cpu_accuracy.py)")
     t.add_argument("--compile", default="auto", choices=("auto", "on", "off"),
                    help="compile the networks with torch.compile (auto: on a GPU only)")
     t.add_argument("--root", default=None, help="where real datasets live (default: the kit's data/ folder or $CLKIT_DATA)")
