@@ -43,10 +43,9 @@ def run(name: str, seed: int, train_set, test_set, epochs: int) -> dict:
     train.seed_everything(seed)
     method = recipes.build(r, train_set.shape, len(train_set.classes))
     history = train.fit(method, train_set, **settings, device="cpu", seed=seed, progress=False)
-    knn = evaluate.knn_accuracy(evaluate.embed(method, train_set.images), train_set.labels,
-                                evaluate.embed(method, test_set.images), test_set.labels, k=20)
-    return {"row": name, "seed": seed, "n_train": len(train_set), "knn": knn, "final_loss": history["loss"][-1], "train_s": sum(history["seconds"]),
-            "settings": {k: settings[k] for k in ("optimizer", "lr", "weight_decay", "batch_size", "epochs")}}
+    knn = evaluate.knn_monitor(train_set, test_set, k=20)(method)["knn"]  # on h, the training set as the bank
+    return {"row": name, "seed": seed, "n_train": len(train_set), "knn": knn, "final_loss": history["loss"][-1],
+            "train_s": sum(history["seconds"]), "settings": {k: settings[k] for k in ("optimizer", "lr", "weight_decay", "batch_size", "epochs")}}
 
 
 def table(rows: list[dict]) -> str:

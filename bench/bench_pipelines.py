@@ -300,26 +300,20 @@ def run_kit(ctx: dict, compile: bool | None = None, amp: bool | None = None) -> 
     return history.epochs[-1]["seconds"]
 
 
-def run_kit_compiled(ctx: dict) -> float:
-    """The kit's path with its networks compiled on a CPU too (on a GPU that is already the default)."""
-    if ctx["device"].type == "cuda":
-        raise _Skip("the kit's row is compiled on a GPU already")
-    return run_kit(ctx, compile=True)
+#: The kit's path with parts of its GPU settings switched on for a CPU (on a GPU, fit's defaults are all of them):
+#: compiled networks; bf16 autocast (what it does to accuracy is measured apart, over paired seeds, by
+#: ``bench/bf16_cpu_accuracy.py``); both.
+CPU_KIT_VARIANTS = {"kit_compiled": dict(compile=True), "kit_bf16": dict(amp=True),
+                    "kit_compiled_bf16": dict(compile=True, amp=True)}
 
 
-def run_kit_bf16(ctx: dict) -> float:
-    """The kit's path in bf16 autocast on a CPU too, the precision of its GPU path. What it does to accuracy is
-    measured apart, over paired seeds (``bench/bf16_cpu_accuracy.py``)."""
-    if ctx["device"].type == "cuda":
-        raise _Skip("the kit's row is bf16 on a GPU already")
-    return run_kit(ctx, amp=True)
-
-
-def run_kit_compiled_bf16(ctx: dict) -> float:
-    """The whole GPU path on a CPU: networks compiled and bf16 autocast (what ``fit`` does on a GPU by default)."""
-    if ctx["device"].type == "cuda":
-        raise _Skip("the kit's row is compiled and bf16 on a GPU already")
-    return run_kit(ctx, compile=True, amp=True)
+def run_kit_variant(name: str) -> Callable[[dict], float]:
+    """The runner of :data:`CPU_KIT_VARIANTS`' row ``name``: the ``kit`` row with those settings, on a CPU only."""
+    def run(ctx: dict) -> float:
+        if ctx["device"].type == "cuda":
+            raise _Skip("on a GPU the kit's row is compiled and bf16 already")
+        return run_kit(ctx, **CPU_KIT_VARIANTS[name])
+    return run
 
 
 class _Skip(Exception):
@@ -327,7 +321,7 @@ class _Skip(Exception):
 
 
 RUNNERS = {"torchvision": run_torchvision, "kornia": run_kornia, "lightly": run_lightly, "kit": run_kit,
-           "kit_compiled": run_kit_compiled, "kit_bf16": run_kit_bf16, "kit_compiled_bf16": run_kit_compiled_bf16}
+           **{name: run_kit_variant(name) for name in CPU_KIT_VARIANTS}}
 
 
 def measure(args: argparse.Namespace) -> dict:

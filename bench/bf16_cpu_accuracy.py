@@ -41,8 +41,7 @@ def run(seed: int, variant: str, train_set, test_set) -> dict:
     method = recipes.build(r, train_set.shape, len(train_set.classes))
     history = train.fit(method, train_set, **r.fit_settings(), device="cpu", seed=seed, progress=False,
                         **VARIANTS[variant])
-    knn = evaluate.knn_accuracy(evaluate.embed(method, train_set.images), train_set.labels,
-                                evaluate.embed(method, test_set.images), test_set.labels, k=20)
+    knn = evaluate.knn_monitor(train_set, test_set, k=20)(method)["knn"]  # on h, the training set as the bank
     # the first epoch of a compiled run includes compiling: the time of the other nine, scaled to ten
     seconds = history["seconds"]
     return {"seed": seed, "variant": variant, "knn": knn, "final_loss": history["loss"][-1],
