@@ -1,0 +1,145 @@
+"""Where one training step of the kit's SimCLR ResNet-18 spends its time on a GPU, and what the device can do.
+
+    python bench/gpu_breakdown.py --json breakdown.json --trace kernels.txt
+
+The bench of the four pipelines (``bench_pipelines.py``) says how fast the kit trains; this says why, in one
+process on one device, with the cifar10 recipe's model, augmentation and optimiser (batch ``--batch``):
+
+- ``matmul``: an 8192 × 8192 × 8192 bf16 matrix product on random data, the device's measured dense peak
+  (the datasheet peak of ``bench_pipelines.BF16_PEAKS`` is the MFU's denominator; this is the reachable one);
+- ``augment``: the kit's two views of a batch alone (``method.views``, resident uint8 images in);
+- ``network``: the training step on two fixed, already-augmented views (compiled networks, bf16, NT-Xent,
+  fused SGD): the ceiling the augmentation leaves;
+- ``step``: the whole step as ``fit`` takes it (views drawn every step).
+
+Each row: ms per step (the median over ``--steps`` steps timed with CUDA events, after ``--warmup``), images/s,
+and MFU over the datasheet peak and over the measured one. ``--trace`` writes the top kernels of a few whole steps
+(torch.profiler, device time) to a file. On a CPU it runs too, at whatever size is given (for testing the script).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import time
+from collections.abc import Callable
+
+import torch
+
+from clkit import recipes, train
+from clkit.train.loop import _Step, compile_networks
+from clkit.train.optim import make_optimizer
+
+from bench_pipelines import bench_images, bf16_peak, flop_per_image
+
+
+def per_step_ms(fn: Callable[[], object], steps: int, warmup: int, device: torch.device) -> float:
+    """The median ms of one call of ``fn`` over ``steps`` calls after ``warmup`` (CUDA events on a GPU)."""
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(steps):
+        if device.type == "cuda":
+            start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+            start.record()
+            fn()
+            end.record()
+            end.synchronize()
+            times.append(start.elapsed_time(end))
+        else:
+            started = time.perf_counter()
+            fn()
+            times.append(1e3 * (time.perf_counter() - started))
+    return statistics.median(times)
+
+
+def matmul_tflops(device: torch.device, n: int = 8192, repeats: int = 10) -> float | None:
+    """Measured bf16 dense matrix-product rate in TFLOP/s (None on a CPU)."""
+    if device.type != "cuda":
+        return None
+    a, b = (torch.randn(n, n, device=device, dtype=torch.bfloat16) for _ in range(2))
+    ms = per_step_ms(lambda: a @ b, repeats, 3, device)
+    return 2 * n**3 / (ms * 1e-3) / 1e12
+
+
+def main(argv: list[str] | None = None) -> dict:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--batch", type=int, default=512)
+    p.add_argument("--steps", type=int, default=30)
+    p.add_argument("--warmup", type=int, default=10, help="untimed calls first (the first compiles)")
+    p.add_argument("--model", default="resnet18")
+    p.add_argument("--device", default="auto")
+    p.add_argument("--json")
+    p.add_argument("--trace", help="write the top kernels of 5 whole steps here")
+    args = p.parse_args(argv)
+
+    device = train.resolve_device(args.device)
+    cuda = device.type == "cuda"
+    r = recipes.recipe("simclr", "cifar10", "full", encoder=args.model)
+    images = bench_images("shapes", 4 * args.batch).to(device)
+    train.seed_everything(0)
+    method = recipes.build(r, images.shape, len(images.classes)).to(device)
+    method.to(memory_format=torch.channels_last)
+    flop = flop_per_image(torch.nn.Sequential(method.backbone, method.head), images.shape, device, cuda)
+    if cuda:
+        compile_networks(method)
+    opt = make_optimizer(method, r.optimizer, r.lr, r.weight_decay, fused=cuda)
+    schedule = torch.optim.lr_scheduler.LambdaLR(opt, lambda step: 1.0)
+    step = _Step(method, method, opt, schedule, cuda, device, total_steps=10**9)
+    g = torch.Generator(device=device).manual_seed(0)
+
+    def batch():
+        return images[torch.randint(len(images), (args.batch,), device=device, generator=g)]
+
+    name, datasheet = bf16_peak(device)
+    measured = matmul_tflops(device)
+    rows = {}
+    started = time.perf_counter()
+    rows["augment"] = per_step_ms(lambda: method.views(batch()), args.steps, args.warmup, device)
+    rows["step"] = per_step_ms(lambda: step(batch()), args.steps, args.warmup, device)
+    fixed = method.views(batch())
+    method.views = lambda _batch: fixed  # the same two views every step: the network's part alone
+    rows["network"] = per_step_ms(lambda: step(batch()), args.steps, args.warmup, device)
+    del method.views
+    seconds = time.perf_counter() - started
+
+    print(f"{name}, torch {torch.__version__}, SimCLR {r.encoder} + head, batch {args.batch}, bf16 {cuda}, "
+          f"compiled {cuda}, {flop / 1e9:.3f} GFLOP per image per step; median of {args.steps} steps")
+    print(f"matmul 8192^3 bf16: {measured:.0f} TFLOP/s measured, {datasheet / 1e12:.0f} datasheet" if measured
+          else "matmul: - (no GPU)")
+    print(f"{'part':<9} {'ms/step':>8} {'images/s':>10} {'MFU sheet':>10} {'MFU meas.':>10}")
+    result = {"device": name, "torch": torch.__version__, "batch": args.batch, "flop_per_image": flop,
+              "matmul_tflops": measured, "datasheet_tflops": datasheet and datasheet / 1e12, "rows": {},
+              "seconds": seconds}
+    for part in ("augment", "network", "step"):
+        ms = rows[part]
+        per_s = args.batch / (ms * 1e-3)
+        sheet = per_s * flop / datasheet if datasheet and part != "augment" else None
+        meas = per_s * flop / (measured * 1e12) if measured and part != "augment" else None
+        result["rows"][part] = {"ms": ms, "images_per_s": per_s, "mfu_datasheet": sheet, "mfu_measured": meas}
+        print(f"{part:<9} {ms:>8.2f} {per_s:>10,.0f} "
+              f"{'-' if sheet is None else f'{100 * sheet:.1f}%':>10} {'-' if meas is None else f'{100 * meas:.1f}%':>10}")
+    print(f"augmentation share of a step: {rows['augment'] / rows['step']:.0%}; "
+          f"step minus its parts: {rows['step'] - rows['network'] - rows['augment']:+.2f} ms")
+
+    if args.trace:
+        from torch.profiler import ProfilerActivity, profile
+
+        activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if cuda else [])
+        with profile(activities=activities) as prof:
+            for _ in range(5):
+                step(batch())
+            if cuda:
+                torch.cuda.synchronize(device)
+        key = "cuda_time_total" if cuda else "cpu_time_total"
+        with open(args.trace, "w") as f:
+            f.write(prof.key_averages().table(sort_by=key, row_limit=40, max_name_column_width=70))
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(result, f, indent=1)
+    return result
+
+
+if __name__ == "__main__":
+    main()
