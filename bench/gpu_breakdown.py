@@ -132,9 +132,11 @@ def main(argv: list[str] | None = None) -> dict:
                 step(batch())
             if cuda:
                 torch.cuda.synchronize(device)
-        key = "cuda_time_total" if cuda else "cpu_time_total"
+        averages = prof.key_averages()
         with open(args.trace, "w") as f:
-            f.write(prof.key_averages().table(sort_by=key, row_limit=40, max_name_column_width=70))
+            for key in (["self_cuda_time_total"] if cuda else []) + ["self_cpu_time_total"]:
+                f.write(f"5 whole steps, by {key}\n")
+                f.write(averages.table(sort_by=key, row_limit=30, max_name_column_width=70) + "\n\n")
     if args.json:
         with open(args.json, "w") as f:
             json.dump(result, f, indent=1)

@@ -2,6 +2,7 @@
 # The prepared GPU check of the speed benchmark: one command, under 8 minutes on one H100/H200-class GPU.
 #
 #   bash bench/gpu_check.sh [OUT_DIR]      # default: $OUT, else bench/results/gpu
+#   ONLY="gpu_tests time_to_accuracy" EPOCHS=10 bash bench/gpu_check.sh     # some steps; a shorter schedule
 #
 # The peers lightly and kornia: where the machine lacks them and cannot fetch them, run `bash bench/gpu_wheels.sh`
 # beforehand where pip works and let .whl/ travel with the checkout; this script installs them from there, offline.
@@ -11,14 +12,14 @@
 #                                       need a GPU: CPU and GPU views equal, no host waits in the augmentation, the
 #                                       masks or the batch index; then each table below), each step's exit status
 #   pipelines_resnet18_b512.json        torchvision / kornia / lightly / kit, ResNet-18 (CIFAR stem), batch 512
-#   pipelines_resnet18_b1024.json       kornia / kit at batch 1024 (the MFU target's other end)
+#   pipelines_resnet18_b1024.json       torchvision / kornia / kit at batch 1024 (the MFU target's other end)
 #   pipelines_small_cnn_b256.json       all four with the CPU comparison's width-16 CNN, batch 256
 #   time_to_accuracy.json               SimCLR ResNet-18, cifar10 recipe, 15 epochs: kNN against wall time
 #                                       (a same-size shapes stand-in when the CIFAR-10 files are absent: said on line 1)
 #   gpu_breakdown.json, kernels.txt     the kit's step at batch 512 taken apart (augmentation, network, whole step)
 #                                       beside a measured bf16 matrix-product peak; its top kernels
 # Each step has its own timeout, so one that hangs cannot eat the others' time; what it printed is kept. The limits
-# (30 + 130 + 70 + 50 + 150 + 50 s = 8 minutes) include compiling the kit's networks, which a GPU run does at its start.
+# (45 + 125 + 80 + 40 + 140 + 50 s = 8 minutes) include compiling the kit's networks, which a GPU run does at its start.
 set -u
 OUT_DIR="${1:-${OUT:-bench/results/gpu}}"
 mkdir -p "$OUT_DIR"
@@ -37,22 +38,23 @@ started=$(date +%s)
   nvidia-smi --query-gpu=name,memory.total,clocks.max.sm,power.limit --format=csv,noheader 2>/dev/null
 } | tee "$OUT_DIR/summary.txt"
 
-step() {  # step NAME TIMEOUT_S COMMAND...
+step() {  # step NAME TIMEOUT_S COMMAND...   (skipped when ONLY is set and does not name it)
   local name=$1 limit=$2; shift 2
+  if [ -n "${ONLY:-}" ] && [[ " $ONLY " != *" $name "* ]]; then return; fi
   echo "== $name (limit ${limit}s, at $(( $(date +%s) - started ))s)" | tee -a "$OUT_DIR/summary.txt"
   timeout "$limit" "$@" 2>&1 | tee -a "$OUT_DIR/summary.txt"
   echo "   rc ${PIPESTATUS[0]}" | tee -a "$OUT_DIR/summary.txt"
 }
 
-step gpu_tests 30 "$PY" -m pytest -q -o addopts="" -p no:cacheprovider tests/test_augment.py tests/test_data.py \
+step gpu_tests 45 "$PY" -m pytest -q -o addopts="" -p no:cacheprovider tests/test_augment.py tests/test_data.py \
   -k "gpu or cuda or host_wait or synchronise"
-step pipelines_resnet18_b512 130 "$PY" bench/bench_pipelines.py --model resnet18 --batch 512 --steps 30 --warmup 5 \
+step pipelines_resnet18_b512 125 "$PY" bench/bench_pipelines.py --model resnet18 --batch 512 --steps 30 --warmup 5 \
   --workers "$WORKERS" --json "$OUT_DIR/pipelines_resnet18_b512.json"
-step pipelines_resnet18_b1024 70 "$PY" bench/bench_pipelines.py --model resnet18 --batch 1024 --steps 20 --warmup 5 \
-  --pipelines kornia kit --json "$OUT_DIR/pipelines_resnet18_b1024.json"
-step pipelines_small_cnn_b256 50 "$PY" bench/bench_pipelines.py --model small_cnn --batch 256 --steps 40 --warmup 5 \
+step pipelines_resnet18_b1024 80 "$PY" bench/bench_pipelines.py --model resnet18 --batch 1024 --steps 20 --warmup 5 \
+  --workers "$WORKERS" --pipelines torchvision kornia kit --json "$OUT_DIR/pipelines_resnet18_b1024.json"
+step pipelines_small_cnn_b256 40 "$PY" bench/bench_pipelines.py --model small_cnn --batch 256 --steps 40 --warmup 5 \
   --workers "$WORKERS" --json "$OUT_DIR/pipelines_small_cnn_b256.json"
-step time_to_accuracy 150 "$PY" bench/time_to_accuracy.py --epochs 15 --json "$OUT_DIR/time_to_accuracy.json"
+step time_to_accuracy 140 "$PY" bench/time_to_accuracy.py --epochs "${EPOCHS:-15}" --json "$OUT_DIR/time_to_accuracy.json"
 step gpu_breakdown 50 "$PY" bench/gpu_breakdown.py --batch 512 --json "$OUT_DIR/gpu_breakdown.json" \
   --trace "$OUT_DIR/kernels.txt"
 echo "total $(( $(date +%s) - started ))s" | tee -a "$OUT_DIR/summary.txt"

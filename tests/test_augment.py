@@ -411,6 +411,62 @@ def test_to_device_on_the_cpu_is_a_plain_move():
     assert torch.equal(augment.ops.to_device(values, "cpu"), values)
 
 
+ALL_RECIPES = [simclr(32), *byol(32), *multi_crop(32, 16, n_local=2, solarize_p=0.5), weak(32), crop_only(32)]
+
+
+def apply_dense(aug: SimCLRAugment, images: torch.Tensor, params: Params) -> torch.Tensor:
+    return augment.dense.apply_packed(images, augment.dense.pack(params), aug.size, aug.kernel_size,
+                                      aug.solarize_threshold, aug.blur_p > 0, aug.solarize_p > 0)
+
+
+@pytest.mark.parametrize("index", range(len(ALL_RECIPES)))
+def test_the_fixed_shape_path_equals_the_subset_path(index):
+    # Each op on every image, kept by torch.where, against each op on its gathered subset (the CPU's path).
+    aug = ALL_RECIPES[index]
+    images = torch.randint(0, 256, (48, 3, 32, 32), dtype=torch.uint8)
+    params = aug.sample(48, 32, 32, generator(index))
+    if 0 < aug.jitter_p < 1:
+        assert bool(params.jitter.any()) and bool((~params.jitter).any())  # both kinds of image are in the batch
+    assert torch.equal(apply_dense(aug, images, params), aug.apply(images, params))
+
+
+def test_pack_holds_every_parameter_exactly():
+    params = simclr(32).sample(16, 32, 32, generator(3))
+    packed = augment.dense.pack(params)
+    assert packed.shape == (16, len(augment.dense.COLUMNS)) and packed.dtype == torch.float64
+    column = dict(zip(augment.dense.COLUMNS, packed.unbind(1)))
+    for field in ("top", "left", "height", "width", "flip", "jitter", "brightness", "hue", "grayscale", "sigma"):
+        assert torch.equal(column[field], getattr(params, field).to(torch.float64)), field
+    assert torch.equal(torch.stack([column[f"order{i}"] for i in range(4)], 1), params.order.to(torch.float64))
+
+
+def test_the_fixed_shape_path_compiles_whole_and_gives_the_same_views():
+    # fullgraph=True raises at any graph break; BYOL's second view has every op, blur and solarize included.
+    aug = byol(32)[1]
+    images = torch.randint(0, 256, (32, 3, 32, 32), dtype=torch.uint8)
+    params = aug.sample(32, 32, 32, generator(4))
+    whole = torch.compile(augment.dense._apply, fullgraph=True, dynamic=False)
+    out = whole(images, augment.dense.pack(params), aug.size, aug.kernel_size, aug.solarize_threshold, True, True)
+    torch.testing.assert_close(out, aug.apply(images, params), atol=1e-5, rtol=0)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_compiled_gpu_views_equal_the_cpu_views_and_never_make_the_host_wait():
+    images = torch.randint(0, 256, (256, 3, 32, 32), dtype=torch.uint8)
+    recipes = byol(32)  # two compiled graphs: without blur and solarize, with both
+    on_cpu = views(images, recipes, generator(21))
+    with augment.dense.compiled():
+        views(images.cuda(), recipes, generator(21))  # compiles each shape once
+        torch.cuda.synchronize()
+        torch.cuda.set_sync_debug_mode("error")
+        try:
+            on_gpu = views(images.cuda(), recipes, generator(21))
+        finally:
+            torch.cuda.set_sync_debug_mode("default")
+    for gpu, cpu in zip(on_gpu, on_cpu):
+        torch.testing.assert_close(gpu.cpu(), cpu, atol=1e-4, rtol=0)
+
+
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 def test_views_on_a_gpu_never_make_the_host_wait():
     images = torch.randint(0, 256, (256, 3, 32, 32), dtype=torch.uint8, device="cuda")

@@ -17,6 +17,8 @@ Modules:
 - :mod:`clkit.augment.recipe`: :class:`SimCLRAugment`, the recipe with every strength and
   probability explicit, which draws a :class:`Params` record and applies it; the presets
   :func:`simclr`, :func:`crop_only`, :func:`weak` and :func:`each_op`.
+- :mod:`clkit.augment.dense`: the recipe's GPU path, every op on the whole batch with fixed
+  shapes and kept where drawn: no host waits, one parameter copy, compiled when ``fit`` compiles.
 - :mod:`clkit.augment.view_lists`: :func:`views` (one view per recipe), :func:`two_views`, and
   the recipe lists of the method zoo (:func:`byol`, :func:`multi_crop`).
 
@@ -51,6 +53,7 @@ from clkit.augment.ops import (
     gaussian_kernels,
     solarize,
 )
+from clkit.augment import dense
 from clkit.augment.recipe import Params, SimCLRAugment, crop_only, each_op, simclr, weak
 from clkit.augment.masks import blank_cells, block_masks
 from clkit.augment.view_lists import byol, multi_crop, two_views, views
@@ -67,6 +70,7 @@ __all__ = [
     "adjust_saturation",
     "byol",
     "crop_only",
+    "dense",
     "each_op",
     "gaussian_blur",
     "gaussian_kernels",

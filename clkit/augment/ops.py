@@ -107,16 +107,31 @@ def crop_resize_flip(
     images: (N, C, H, W) float32; top, left, height, width: (N,) int64 crop boxes and
     flip: (N,) bool, all on the CPU. Returns (N, C, size, size) float32.
     """
-    n, _, image_height, image_width = images.shape
-    j = torch.arange(size, dtype=torch.float64)
+    _, _, image_height, image_width = images.shape
+    gx, gy = crop_grid_axes(top, left, height, width, flip, size, image_height, image_width)
+    grid = crop_grid(to_device(gx, images.device), to_device(gy, images.device))
+    return F.grid_sample(images, grid, mode="bilinear", padding_mode="border", align_corners=False)
+
+
+def crop_grid_axes(top: Tensor, left: Tensor, height: Tensor, width: Tensor, flip: Tensor, size: int,
+                   image_height: int, image_width: int) -> tuple[Tensor, Tensor]:
+    """The sampling positions of :func:`crop_resize_flip` along each axis, in ``grid_sample``'s [-1, 1] units.
+
+    top, left, height, width: (N,) crop boxes (any number type), flip: (N,) bool, on one device (the CPU, or the
+    images' device on the GPU path). Returns gx, gy: (N, size) float32 each, computed in float64.
+    """
+    n = len(top)
+    j = torch.arange(size, dtype=torch.float64, device=top.device)
     j_flipped = torch.where(flip[:, None], size - 1 - j, j)  # (N, size)
     xs = _source_coordinates(left, width, j_flipped, size)  # (N, size)
     ys = _source_coordinates(top, height, j.expand(n, size), size)
     # grid_sample(align_corners=False) maps pixel coordinate p to (2p + 1) / extent - 1.
-    gx = to_device(((2 * xs + 1) / image_width - 1).to(torch.float32), images.device)
-    gy = to_device(((2 * ys + 1) / image_height - 1).to(torch.float32), images.device)
-    grid = torch.stack(torch.broadcast_tensors(gx[:, None, :], gy[:, :, None]), dim=-1)  # (N, size, size, 2)
-    return F.grid_sample(images, grid, mode="bilinear", padding_mode="border", align_corners=False)
+    return ((2 * xs + 1) / image_width - 1).to(torch.float32), ((2 * ys + 1) / image_height - 1).to(torch.float32)
+
+
+def crop_grid(gx: Tensor, gy: Tensor) -> Tensor:
+    """The (N, size, size, 2) ``grid_sample`` grid of per-axis positions gx (columns) and gy (rows), (N, size)."""
+    return torch.stack(torch.broadcast_tensors(gx[:, None, :], gy[:, :, None]), dim=-1)
 
 
 def _source_coordinates(start: Tensor, extent: Tensor, j: Tensor, size: int) -> Tensor:
@@ -243,7 +258,7 @@ def adjust_hue(images: Tensor, shift: Tensor) -> Tensor:
     hue += (r - g).add_(chroma, alpha=4).mul_(blue_max)
     hue.div_(chroma + (chroma == 0)).add_(6 * shift.view(-1, 1, 1))  # gray pixels (c = 0): any hue
     hue.sub_(torch.floor(hue / 6).mul_(6))  # into [0, 6)
-    own_hue = torch.tensor([0.0, 2.0, 4.0], dtype=images.dtype, device=images.device).view(1, 3, 1, 1)
+    own_hue = torch.arange(0, 6, 2, dtype=images.dtype, device=images.device).view(1, 3, 1, 1)  # made there: no copy
     distance = (hue.unsqueeze(1) - own_hue).abs_()  # (N, 3, H, W), in [0, 6)
     distance = torch.minimum(distance, 6 - distance, out=distance)  # around the circle: [0, 3]
     ramp = distance.sub_(1).clamp_(0, 1)
@@ -302,7 +317,8 @@ def gaussian_blur(images: Tensor, sigma: Tensor, kernel_size: int) -> Tensor:
     """
     n, c, height, width = images.shape
     pad = kernel_size // 2
-    kernels = gaussian_kernels(sigma.to(images.dtype), kernel_size).repeat_interleave(c, dim=0)  # (N*C, k)
+    kernels = gaussian_kernels(sigma.to(images.dtype), kernel_size)[:, None].expand(n, c, kernel_size)
+    kernels = kernels.reshape(n * c, kernel_size)  # each image's kernel once per channel
     planes = F.pad(images, (pad, pad, pad, pad), mode="reflect").reshape(1, n * c, height + 2 * pad, -1)
     planes = F.conv2d(planes, kernels.view(n * c, 1, 1, kernel_size), groups=n * c)  # along rows
     planes = F.conv2d(planes, kernels.view(n * c, 1, kernel_size, 1), groups=n * c)  # along columns

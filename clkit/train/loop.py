@@ -11,7 +11,7 @@ step's loss and logs) and a record (images, image–caption pairs or sentences),
   losses' negatives gathered from every process and BatchNorm over the global batch (see
   :mod:`clkit.train.distributed`): W processes of N images train as one process of W·N;
 - keeps convolution weights channels_last; uses bf16 autocast on a GPU, float32 on a CPU; on a GPU also
-  compiles the networks (``torch.compile``) and steps a fused optimiser;
+  compiles the networks and the augmentation (``torch.compile``) and steps a fused optimiser;
 - keeps losses and logs on the device and reads them every ``log_every`` steps (each read
   is a host synchronisation), which is also when the NaN guard looks;
 - shows a progress bar (a widget in Jupyter, text in a terminal) on rank 0;
@@ -34,6 +34,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from clkit.augment import dense as augment_dense
 from clkit.evaluate import knn_monitor
 from clkit.train import distributed
 from clkit.train.checkpoint import CHECKPOINT, Advice, restore, save_checkpoint
@@ -134,7 +135,8 @@ def fit(
         gather: with several processes, contrast against every process's embeddings (the global batch's
             negatives); False leaves each process its own batch's (what a loss without gathering does).
         compile: compile the method's networks with ``torch.compile`` (default: on a GPU; on a CPU the minutes
-            of compilation outweigh what a laptop run gains). The augmentation and the loss stay eager.
+            of compilation outweigh what a laptop run gains), and on a GPU the augmentation's fixed-shape path
+            too (:mod:`clkit.augment.dense`). The method's loss stays eager.
         local_logits: with several processes, each computes only its own anchors' logits against every
             process's candidates, instead of the whole global batch's (the same gradients, W times fewer
             logits; see :class:`clkit.train.distributed.ProcessGather`).
@@ -177,7 +179,8 @@ def fit(
     # Convolutions in NHWC: the layout tensor cores read, and on a CPU oneDNN's faster path (eager, the lessons'
     # CNN trains about 1.3x as fast; bench/bench_pipelines.py). Weights of any other shape are left as they are.
     method.to(memory_format=torch.channels_last)
-    if device.type == "cuda" if compile is None else compile:
+    compiling = device.type == "cuda" if compile is None else compile
+    if compiling:
         compile_networks(method)
     opt = make_optimizer(method, optimizer, lr, weight_decay, fused=device.type == "cuda")
     warmup_steps = max(1, round(warmup_epochs * steps_per_epoch)) if warmup_epochs > 0 else 0
@@ -211,7 +214,9 @@ def fit(
     epoch, saved = start_epoch, start_epoch - 1  # saved: the epoch out/checkpoint.pt holds
     try:
         for epoch in range(start_epoch, epochs + 1):
-            record = _train_epoch(step, records, batch_size, seed, epoch, steps_per_epoch, log_every, history, bar)
+            with augment_dense.compiled(compiling):  # the views' GPU path compiled too (a CPU's path never is)
+                record = _train_epoch(step, records, batch_size, seed, epoch, steps_per_epoch, log_every, history,
+                                      bar)
             if measures and (epoch % monitor_every == 0 or epoch == epochs):
                 record.update(_measure(method, measures))
             history.epochs.append(record)
