@@ -51,3 +51,22 @@ def test_time_to_accuracy_says_when_it_uses_the_stand_in(tmp_path, capsys):
     first = capsys.readouterr().out.splitlines()[0]
     assert first.startswith("data: STAND-IN") and "CIFAR-10 files are not under" in first
     assert len(records) == 1 and 0.0 <= records[0]["knn"] <= 1.0 and records[0]["wall_s"] > 0
+
+
+def test_time_to_accuracy_monitors_every_so_many_epochs_and_after_the_last(tmp_path, capsys):
+    tta = _script("time_to_accuracy")
+    records = tta.main(["--root", str(tmp_path), "--n-train", "64", "--epochs", "3", "--batch-size", "32",
+                        "--encoder", "small_cnn", "--device", "cpu", "--monitor-every", "2"])
+    assert ["knn" in r for r in records] == [False, True, True]
+
+
+def test_gpu_breakdown_takes_a_step_apart_on_a_cpu_too(tmp_path, monkeypatch, capsys):
+    monkeypatch.syspath_prepend(str(BENCH))  # it reads bench_pipelines' helpers, as it does run from bench/
+    breakdown = _script("gpu_breakdown")
+    result = breakdown.main(["--batch", "8", "--steps", "2", "--warmup", "1", "--model", "small_cnn", "--device",
+                             "cpu", "--trace", str(tmp_path / "kernels.txt")])
+    assert set(result["rows"]) == {"augment", "network", "step"}
+    assert all(row["ms"] > 0 for row in result["rows"].values())
+    assert result["matmul_tflops"] is None and result["rows"]["step"]["mfu_datasheet"] is None  # no GPU
+    assert "self_cpu_time_total" in (tmp_path / "kernels.txt").read_text()
+    assert "augmentation share of a step" in capsys.readouterr().out
