@@ -10,7 +10,9 @@ process on one device, with the cifar10 recipe's model, augmentation and optimis
 - ``augment``: the kit's two views of a batch alone (``method.views``, resident uint8 images in);
 - ``network``: the training step on two fixed, already-augmented views (compiled networks, bf16, NT-Xent,
   fused SGD): the ceiling the augmentation leaves;
-- ``step``: the whole step as ``fit`` takes it (views drawn every step).
+- ``step``: the whole step as ``fit`` takes it (views drawn every step);
+- with ``--variants``: the network's step on fixed views under other settings (:data:`VARIANTS`), each built and
+  compiled anew: what a change to ``fit``'s GPU settings would buy before it is made.
 
 Each row: ms per step (the median over ``--steps`` steps timed with CUDA events, after ``--warmup``), images/s,
 and MFU over the datasheet peak and over the measured one. ``--trace`` writes the top kernels of a few whole steps
@@ -63,6 +65,47 @@ def matmul_tflops(device: torch.device, n: int = 8192, repeats: int = 10) -> flo
     return 2 * n**3 / (ms * 1e-3) / 1e12
 
 
+#: Settings of the network's step to compare (``--variants``), each on fixed views: fit's (``default``), cuDNN
+#: trying its algorithms for each convolution shape first, inductor's autotuned kernels, CUDA graphs.
+VARIANTS = {
+    "default": dict(mode=None, cudnn_benchmark=False),
+    "cudnn_benchmark": dict(mode=None, cudnn_benchmark=True),
+    "max_autotune": dict(mode="max-autotune-no-cudagraphs", cudnn_benchmark=False),
+    "cudagraphs": dict(mode="reduce-overhead", cudnn_benchmark=False),
+}
+
+
+def build(r: recipes.Recipe, images, device: torch.device, mode: str | None = None):
+    """The recipe's method as ``fit`` sets it up (channels_last, compiled on a GPU with ``mode``, the fused
+    optimiser) and its training step."""
+    cuda = device.type == "cuda"
+    train.seed_everything(0)
+    method = recipes.build(r, images.shape, len(images.classes)).to(device)
+    method.to(memory_format=torch.channels_last)
+    if cuda and mode is None:
+        compile_networks(method)
+    elif cuda:
+        for child in method.children():
+            if any(True for _ in child.parameters()):
+                child.compile(mode=mode)
+    opt = make_optimizer(method, r.optimizer, r.lr, r.weight_decay, fused=cuda)
+    schedule = torch.optim.lr_scheduler.LambdaLR(opt, lambda step: 1.0)
+    return method, _Step(method, method, opt, schedule, cuda, device, total_steps=10**9)
+
+
+def network_variant(name: str, r: recipes.Recipe, images, views: list, args, device: torch.device) -> float:
+    """ms of the network's training step on the fixed ``views`` under :data:`VARIANTS` ``name``."""
+    setting = VARIANTS[name]
+    before = torch.backends.cudnn.benchmark
+    torch.backends.cudnn.benchmark = setting["cudnn_benchmark"]
+    try:
+        method, step = build(r, images, device, setting["mode"])
+        method.views = lambda _batch: views
+        return per_step_ms(lambda: step(images[: args.batch]), args.steps, args.warmup, device)
+    finally:
+        torch.backends.cudnn.benchmark = before
+
+
 def main(argv: list[str] | None = None) -> dict:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--batch", type=int, default=512)
@@ -72,21 +115,16 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--device", default="auto")
     p.add_argument("--json")
     p.add_argument("--trace", help="write the top kernels of 5 whole steps here")
+    p.add_argument("--variants", nargs="*", default=[], choices=list(VARIANTS),
+                   help="also time the network's step (fixed views) under these settings; each compiles anew")
     args = p.parse_args(argv)
 
     device = train.resolve_device(args.device)
     cuda = device.type == "cuda"
     r = recipes.recipe("simclr", "cifar10", "full", encoder=args.model)
     images = bench_images("shapes", 4 * args.batch).to(device)
-    train.seed_everything(0)
-    method = recipes.build(r, images.shape, len(images.classes)).to(device)
-    method.to(memory_format=torch.channels_last)
+    method, step = build(r, images, device)
     flop = flop_per_image(torch.nn.Sequential(method.backbone, method.head), images.shape, device, cuda)
-    if cuda:
-        compile_networks(method)
-    opt = make_optimizer(method, r.optimizer, r.lr, r.weight_decay, fused=cuda)
-    schedule = torch.optim.lr_scheduler.LambdaLR(opt, lambda step: 1.0)
-    step = _Step(method, method, opt, schedule, cuda, device, total_steps=10**9)
     g = torch.Generator(device=device).manual_seed(0)
 
     def batch():
@@ -122,6 +160,21 @@ def main(argv: list[str] | None = None) -> dict:
               f"{'-' if sheet is None else f'{100 * sheet:.1f}%':>10} {'-' if meas is None else f'{100 * meas:.1f}%':>10}")
     print(f"augmentation share of a step: {rows['augment'] / rows['step']:.0%}; "
           f"step minus its parts: {rows['step'] - rows['network'] - rows['augment']:+.2f} ms")
+    if args.variants:
+        print(f"the network's step on fixed views, by setting (batch {args.batch}):")
+        result["variants"] = {}
+    for variant in args.variants:
+        try:
+            ms = network_variant(variant, r, images, fixed, args, device)
+        except Exception as error:  # a setting this torch or device cannot run: say so, go on with the next
+            result["variants"][variant] = {"error": f"{type(error).__name__}: {error}"[:300]}
+            print(f"  {variant:<16} failed: {result['variants'][variant]['error']}", flush=True)
+            continue
+        per_s = args.batch / (ms * 1e-3)
+        sheet = per_s * flop / datasheet if datasheet else None
+        result["variants"][variant] = {"ms": ms, "images_per_s": per_s, "mfu_datasheet": sheet}
+        print(f"  {variant:<16} {ms:>8.2f} ms {per_s:>10,.0f} images/s "
+              f"{'' if sheet is None else f'MFU {100 * sheet:.1f}%'}", flush=True)
 
     if args.trace:
         from torch.profiler import ProfilerActivity, profile

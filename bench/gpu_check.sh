@@ -17,9 +17,12 @@
 #   time_to_accuracy.json               SimCLR ResNet-18, cifar10 recipe, 15 epochs: kNN against wall time
 #                                       (a same-size shapes stand-in when the CIFAR-10 files are absent: said on line 1)
 #   gpu_breakdown.json, kernels.txt     the kit's step at batch 512 taken apart (augmentation, network, whole step)
-#                                       beside a measured bf16 matrix-product peak; its top kernels
+#                                       beside a measured bf16 matrix-product peak; its top kernels; the network's
+#                                       step with cuDNN's benchmark mode and with CUDA graphs (inductor's autotuning
+#                                       compiles for minutes: apart, `python bench/gpu_breakdown.py --variants
+#                                       max_autotune`)
 # Each step has its own timeout, so one that hangs cannot eat the others' time; what it printed is kept. The limits
-# (45 + 125 + 80 + 40 + 140 + 50 s = 8 minutes) include compiling the kit's networks, which a GPU run does at its start.
+# (45 + 100 + 70 + 45 + 130 + 90 s = 8 minutes; the first run on an H100 took 5.8) include compiling the kit's networks, which a GPU run does at its start.
 set -u
 OUT_DIR="${1:-${OUT:-bench/results/gpu}}"
 mkdir -p "$OUT_DIR"
@@ -48,13 +51,13 @@ step() {  # step NAME TIMEOUT_S COMMAND...   (skipped when ONLY is set and does 
 
 step gpu_tests 45 "$PY" -m pytest -q -o addopts="" -p no:cacheprovider tests/test_augment.py tests/test_data.py \
   -k "gpu or cuda or host_wait or synchronise"
-step pipelines_resnet18_b512 125 "$PY" bench/bench_pipelines.py --model resnet18 --batch 512 --steps 30 --warmup 5 \
+step pipelines_resnet18_b512 100 "$PY" bench/bench_pipelines.py --model resnet18 --batch 512 --steps 30 --warmup 5 \
   --workers "$WORKERS" --json "$OUT_DIR/pipelines_resnet18_b512.json"
-step pipelines_resnet18_b1024 80 "$PY" bench/bench_pipelines.py --model resnet18 --batch 1024 --steps 20 --warmup 5 \
+step pipelines_resnet18_b1024 70 "$PY" bench/bench_pipelines.py --model resnet18 --batch 1024 --steps 20 --warmup 5 \
   --workers "$WORKERS" --pipelines torchvision kornia kit --json "$OUT_DIR/pipelines_resnet18_b1024.json"
-step pipelines_small_cnn_b256 40 "$PY" bench/bench_pipelines.py --model small_cnn --batch 256 --steps 40 --warmup 5 \
+step pipelines_small_cnn_b256 45 "$PY" bench/bench_pipelines.py --model small_cnn --batch 256 --steps 40 --warmup 5 \
   --workers "$WORKERS" --json "$OUT_DIR/pipelines_small_cnn_b256.json"
-step time_to_accuracy 140 "$PY" bench/time_to_accuracy.py --epochs "${EPOCHS:-15}" --json "$OUT_DIR/time_to_accuracy.json"
-step gpu_breakdown 50 "$PY" bench/gpu_breakdown.py --batch 512 --json "$OUT_DIR/gpu_breakdown.json" \
-  --trace "$OUT_DIR/kernels.txt"
+step time_to_accuracy 130 "$PY" bench/time_to_accuracy.py --epochs "${EPOCHS:-15}" --json "$OUT_DIR/time_to_accuracy.json"
+step gpu_breakdown 90 "$PY" bench/gpu_breakdown.py --batch 512 --json "$OUT_DIR/gpu_breakdown.json" \
+  --trace "$OUT_DIR/kernels.txt" --variants cudnn_benchmark cudagraphs
 echo "total $(( $(date +%s) - started ))s" | tee -a "$OUT_DIR/summary.txt"

@@ -64,8 +64,11 @@ def test_gpu_breakdown_takes_a_step_apart_on_a_cpu_too(tmp_path, monkeypatch, ca
     monkeypatch.syspath_prepend(str(BENCH))  # it reads bench_pipelines' helpers, as it does run from bench/
     breakdown = _script("gpu_breakdown")
     result = breakdown.main(["--batch", "8", "--steps", "2", "--warmup", "1", "--model", "small_cnn", "--device",
-                             "cpu", "--trace", str(tmp_path / "kernels.txt")])
+                             "cpu", "--trace", str(tmp_path / "kernels.txt"), "--variants", "default",
+                             "cudnn_benchmark"])
     assert set(result["rows"]) == {"augment", "network", "step"}
+    assert set(result["variants"]) == {"default", "cudnn_benchmark"}
+    assert all(v["ms"] > 0 for v in result["variants"].values())
     assert all(row["ms"] > 0 for row in result["rows"].values())
     assert result["matmul_tflops"] is None and result["rows"]["step"]["mfu_datasheet"] is None  # no GPU
     assert "self_cpu_time_total" in (tmp_path / "kernels.txt").read_text()
