@@ -8,9 +8,8 @@ Two steps, so that each can be inspected and tested on its own:
 2. :meth:`SimCLRAugment.apply` applies a :class:`Params` deterministically on the images'
    device with the batched ops of :mod:`clkit.augment.ops`: crop, resize and flip in one
    ``grid_sample``; colour jitter as four batched ops on index subsets; grayscale; a
-   separable Gaussian blur as one grouped convolution per axis; solarization. On a CUDA GPU
-   the same ops run on the whole batch with fixed shapes, kept where drawn
-   (:mod:`clkit.augment.dense`): the same views, a fraction of the host's work, compilable.
+   separable Gaussian blur as one grouped convolution per axis; solarization. On a CUDA GPU the
+   ops run on the whole batch, kept where drawn (:mod:`clkit.augment.dense`): the same views.
 
 Presets: :func:`simclr`, :func:`crop_only`, :func:`weak` and :func:`each_op`.
 """
@@ -219,13 +218,12 @@ class SimCLRAugment:
         _check_params(params, images.shape)
         x = (to_float(images) if checked else unit_float(images)).to(torch.float32)
         with torch.autocast(x.device.type, enabled=False):  # pixels in float32, also inside a bf16 training step
-            if x.device.type == "cuda":  # fixed shapes, one copy of the parameters, compilable: clkit.augment.dense
-                return dense.apply_packed(x, to_device(dense.pack(params), x.device), self.size, self.kernel_size,
-                                          self.solarize_threshold, self.blur_p > 0, self.solarize_p > 0)
-            return self._apply_to_subsets(x, params)
+            if x.device.type != "cuda":  # the CPU's path: each op on the images drawn for it, gathered
+                return self._apply_to_subsets(x, params)
+            return dense.apply_packed(x, to_device(dense.pack(params), x.device), self.size, self.kernel_size,
+                                      self.solarize_threshold, self.blur_p > 0, self.solarize_p > 0)
 
     def _apply_to_subsets(self, x: Tensor, params: Params) -> Tensor:
-        """The CPU's path (any device but a CUDA GPU): each op on the images drawn for it, gathered."""
         x = crop_resize_flip(x, params.top, params.left, params.height, params.width, params.flip, self.size)
         factors = torch.stack([params.brightness, params.contrast, params.saturation, params.hue], dim=1)
         color_jitter(x, params.jitter, params.order, factors)
@@ -338,14 +336,7 @@ def each_op(size: int) -> dict[str, SimCLRAugment]:
     The single ops are always applied (p = 1; the flip at p = 0.5 so both orientations show;
     the crop with the recipe's scale and ratio).
     """
-    off = {
-        "scale": (1.0, 1.0),
-        "ratio": (1.0, 1.0),
-        "flip_p": 0.0,
-        "jitter_p": 0.0,
-        "grayscale_p": 0.0,
-        "blur_p": 0.0,
-    }
+    off = {"scale": (1.0, 1.0), "ratio": (1.0, 1.0), "flip_p": 0.0, "jitter_p": 0.0, "grayscale_p": 0.0, "blur_p": 0.0}
     recipe = simclr(size)
     return {
         "crop": SimCLRAugment(size, **{**off, "scale": recipe.scale, "ratio": recipe.ratio}),
