@@ -309,6 +309,20 @@ def test_a_learning_run_does_not_warn_and_only_a_loss_with_a_collapsed_value_rep
     assert positives_only.collapsed_loss(32) is None  # its loss is 0 at collapse: the minimum it is built to find
 
 
+def test_the_monitor_leaves_the_compiled_training_graphs_alone(tiny):
+    # Measured through the compiled networks at its own batch sizes, the kNN monitor would make torch.compile
+    # compile them again, the training graph with a symbolic batch size: one graph per network, once, here.
+    from torch._dynamo.utils import counters
+
+    method = simclr()
+    torch._dynamo.reset()
+    counters.clear()
+    history = train.fit(method, tiny, epochs=2, batch_size=64, progress=False, compile=True,
+                        monitor=(tiny, tiny.take(50, seed=1)))
+    assert [round(e["knn"], 6) >= 0 for e in history.epochs] == [True] * 3  # epoch 0 too: before any training
+    assert counters["frames"]["total"] == 2 and counters["stats"]["unique_graphs"] == 2  # backbone and head
+
+
 def test_compiled_networks_train_like_eager_ones_and_keep_their_parameter_names(tiny, tmp_path):
     eager, compiled = simclr(), simclr()
     he = train.fit(eager, tiny, epochs=1, batch_size=64, progress=False)

@@ -297,6 +297,12 @@ def compile_networks(method: nn.Module) -> None:
             child.compile()
 
 
+def _eager() -> contextlib.AbstractContextManager:
+    """Compiled code runs eager inside this block (``torch.compiler.set_stance``, torch >= 2.6; earlier, as is)."""
+    set_stance = getattr(torch.compiler, "set_stance", None)
+    return set_stance("force_eager") if set_stance is not None else contextlib.nullcontext()
+
+
 def _epoch_seed(seed: int, epoch: int) -> int:
     return seed * 1_000_003 + epoch
 
@@ -376,11 +382,14 @@ def _check_finite(losses: list[Tensor], epoch: int, epoch_steps: int, lrs: list[
 
 
 def _measure(method: nn.Module, measures: Sequence[Measure]) -> dict[str, float]:
+    """The measures' figures, in eval mode, with the compiled networks run eager: compiled at other batch sizes
+    (the monitor's), the networks would be compiled again, and the training graph with them, for a symbolic
+    batch size (``torch.compile``'s automatic dynamic shapes) rather than the one batch size it trains on."""
     results: dict[str, float] = {}
     was_training = method.training
     method.eval()
     try:
-        with torch.no_grad():
+        with torch.no_grad(), _eager():
             for measure in measures:
                 results.update({key: float(value) for key, value in measure(method).items()})
     finally:
