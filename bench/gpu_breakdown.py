@@ -30,7 +30,7 @@ from collections.abc import Callable
 import torch
 
 from clkit import recipes, train
-from clkit.train.loop import _Step, compile_networks
+from clkit.train.loop import _eager, _Step, compile_networks
 from clkit.train.optim import make_optimizer
 
 from bench_pipelines import bench_images, bf16_peak, flop_per_image
@@ -124,7 +124,8 @@ def main(argv: list[str] | None = None) -> dict:
     r = recipes.recipe("simclr", "cifar10", "full", encoder=args.model)
     images = bench_images("shapes", 4 * args.batch).to(device)
     method, step = build(r, images, device)
-    flop = flop_per_image(torch.nn.Sequential(method.backbone, method.head), images.shape, device, cuda)
+    with _eager():  # counted uncompiled: a compiled call at 4 images would recompile the networks for a symbolic batch
+        flop = flop_per_image(torch.nn.Sequential(method.backbone, method.head), images.shape, device, cuda)
     g = torch.Generator(device=device).manual_seed(0)
 
     def batch():

@@ -49,7 +49,7 @@ step() {  # step NAME TIMEOUT_S COMMAND...   (skipped when ONLY is set and does 
   echo "   rc ${PIPESTATUS[0]}" | tee -a "$OUT_DIR/summary.txt"
 }
 
-step gpu_tests 45 "$PY" -m pytest -q -o addopts="" -p no:cacheprovider tests/test_augment.py tests/test_data.py \
+step gpu_tests 45 "$PY" -m pytest -q -o addopts="" -p no:cacheprovider -p no:logging tests/test_augment.py tests/test_data.py \
   -k "gpu or cuda or host_wait or synchronise"
 step pipelines_resnet18_b512 100 "$PY" bench/bench_pipelines.py --model resnet18 --batch 512 --steps 30 --warmup 5 \
   --workers "$WORKERS" --json "$OUT_DIR/pipelines_resnet18_b512.json"
