@@ -10,7 +10,7 @@ So on a GPU the recipe takes this path:
   memory without making the host wait (:func:`~clkit.augment.ops.to_device`);
 - each op runs on every image, and ``torch.where`` keeps its result only for the images it was drawn for
   (:func:`apply_packed`), so every shape is fixed, no value is read back by the host, and nothing breaks a
-  ``torch.compile`` graph: compiled (:func:`compiled`), the whole recipe becomes a few fused kernels.
+  ``torch.compile`` graph: compiled (:func:`compiled`), the whole recipe is one graph for inductor to fuse.
 
 An image an op was not drawn for comes out bit for bit as it went in; an image it was drawn for gets the op of
 :mod:`clkit.augment.ops`, as on the CPU path (equal up to float rounding: ``tests/test_augment.py``).
