@@ -288,13 +288,14 @@ def _check_settings(data, epochs: int, global_batch: int, optimizer: str, lr: fl
         raise ValueError(f"log_every must be at least 1 (read the loss every that many steps), got {log_every}")
 
 
-def compile_networks(method: nn.Module) -> None:
+def compile_networks(method: nn.Module, **options) -> None:
     """Compile, in place, each network the method holds (its direct submodules with parameters: backbone, heads,
     predictor, momentum copies). In place (``Module.compile``), so parameter names and checkpoints are unchanged;
-    the method's own forward (augmentation, loss) stays eager, so a graph break there costs nothing."""
+    the method's own forward (augmentation, loss) stays eager, so a graph break there costs nothing. ``options``
+    go to ``torch.compile`` (``mode=...``)."""
     for child in method.children():
         if any(True for _ in child.parameters()):
-            child.compile()
+            child.compile(**options)
 
 
 def _eager() -> contextlib.AbstractContextManager:

@@ -49,7 +49,8 @@ class LARS(torch.optim.Optimizer):
         \rho = \eta\, \frac{\lVert w \rVert}{\lVert \nabla w \rVert + \lambda \lVert w \rVert + \epsilon},\qquad
         d = \rho\,(\nabla w + \lambda w),\qquad v \leftarrow \mu v + d,\qquad w \leftarrow w - \alpha\, v
 
-    (the first step sets :math:`v = d`; :math:`\rho = 1` and no decay while :math:`w` or its gradient is zero).
+    (the first step sets :math:`v = d`; :math:`\rho = 1` and no decay while :math:`w` or its gradient is zero). A group
+    with ``adapt=False`` takes :math:`d = \nabla w + \lambda w`, momentum SGD with L2 decay.
     Each layer thus moves by about :math:`\alpha\eta` of its own norm per step, whatever its gradient's scale,
     which keeps large learning rates stable at large batches. Computed on the device without reading a norm back
     to the host.
@@ -89,6 +90,8 @@ class LARS(torch.optim.Optimizer):
                     w_norm, g_norm = torch.linalg.vector_norm(p), torch.linalg.vector_norm(d)
                     trust = eta * w_norm / (g_norm + decay * w_norm + group["eps"])
                     d = torch.where((w_norm > 0) & (g_norm > 0), (d + decay * p) * trust, d)
+                elif decay:
+                    d = d.add(p, alpha=decay)  # plain L2 decay for a group without the trust ratio
                 if group["momentum"] > 0:
                     state = self.state[p]
                     if "momentum_buffer" not in state:
