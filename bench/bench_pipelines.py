@@ -16,7 +16,9 @@ colour-jitter strength, grayscale and blur probabilities):
 - ``lightly``: lightly's SimCLRTransform per PIL image in a DataLoader with ``--workers`` workers and lightly's
   NTXentLoss (the peer of the CPU target);
 - ``kit``: :func:`clkit.train.fit` itself (resident uint8 images, clkit.augment, the method's loss): two
-  epochs of ``--steps`` steps, the first a warm-up, the second timed (fit's own per-epoch timer).
+  epochs of ``--steps`` steps, the first a warm-up, the second timed (fit's own per-epoch timer);
+- ``kit_compiled``, ``kit_bf16``, ``kit_compiled_bf16`` (a CPU), ``kit_cudnn_benchmark`` (a GPU): the kit's row
+  with one setting changed.
 
 Printed per pipeline: images/s (each image gives two views), peak memory (:class:`clkit.train.PeakMemory`: the
 CUDA allocator's peak, or on a CPU the main process's peak resident set: DataLoader workers are not counted),
@@ -42,7 +44,8 @@ from torch import Tensor, nn
 from clkit import data, recipes, train
 from clkit.losses import nt_xent_logits
 
-PIPELINES = ("torchvision", "kornia", "lightly", "kit", "kit_compiled", "kit_bf16", "kit_compiled_bf16")
+PIPELINES = ("torchvision", "kornia", "lightly", "kit", "kit_compiled", "kit_bf16", "kit_compiled_bf16",
+             "kit_cudnn_benchmark")
 
 #: bf16 dense tensor-core peaks in FLOP/s (no sparsity), by a substring of torch.cuda.get_device_name().
 #: Checked in order: the more specific names first.
@@ -316,12 +319,26 @@ def run_kit_variant(name: str) -> Callable[[dict], float]:
     return run
 
 
+def run_kit_cudnn_benchmark(ctx: dict) -> float:
+    """The ``kit`` row with cuDNN's benchmark mode on (``torch.backends.cudnn.benchmark``: each convolution shape
+    times cuDNN's algorithms at its first call and keeps the fastest); a GPU only."""
+    if ctx["device"].type != "cuda":
+        raise _Skip("cuDNN's benchmark mode is a GPU setting")
+    before = torch.backends.cudnn.benchmark
+    torch.backends.cudnn.benchmark = True
+    try:
+        return run_kit(ctx)
+    finally:
+        torch.backends.cudnn.benchmark = before
+
+
 class _Skip(Exception):
     """A pipeline that cannot run here, with the reason."""
 
 
 RUNNERS = {"torchvision": run_torchvision, "kornia": run_kornia, "lightly": run_lightly, "kit": run_kit,
-           **{name: run_kit_variant(name) for name in CPU_KIT_VARIANTS}}
+           **{name: run_kit_variant(name) for name in CPU_KIT_VARIANTS},
+           "kit_cudnn_benchmark": run_kit_cudnn_benchmark}
 
 
 def measure(args: argparse.Namespace) -> dict:

@@ -7,7 +7,8 @@ process on one device, with the cifar10 recipe's model, augmentation and optimis
 
 - ``matmul``: an 8192 × 8192 × 8192 bf16 matrix product on random data, the device's measured dense peak
   (the datasheet peak of ``bench_pipelines.BF16_PEAKS`` is the MFU's denominator; this is the reachable one);
-- ``augment``: the kit's two views of a batch alone (``method.views``, resident uint8 images in);
+- ``augment``: the kit's two views of a batch alone (``method.views``, resident uint8 images in; compiled on a
+  GPU, as ``fit`` runs them);
 - ``network``: the training step on two fixed, already-augmented views (compiled networks, bf16, NT-Xent,
   fused SGD): the ceiling the augmentation leaves;
 - ``step``: the whole step as ``fit`` takes it (views drawn every step);
@@ -30,6 +31,7 @@ from collections.abc import Callable
 import torch
 
 from clkit import recipes, train
+from clkit.augment import dense as augment_dense
 from clkit.train.loop import _eager, _Step, compile_networks
 from clkit.train.optim import make_optimizer
 
@@ -66,12 +68,17 @@ def matmul_tflops(device: torch.device, n: int = 8192, repeats: int = 10) -> flo
 
 
 #: Settings of the network's step to compare (``--variants``), each on fixed views: fit's (``default``), cuDNN
-#: trying its algorithms for each convolution shape first, inductor's autotuned kernels, CUDA graphs.
+#: trying its algorithms for each convolution shape first, inductor's autotuned kernels, CUDA graphs, inductor
+#: tuning the launch settings of its own kernels (the batch norms' reductions and the fused pointwise ops) by
+#: coordinate descent, and that with cuDNN's benchmark mode.
 VARIANTS = {
     "default": dict(mode=None, cudnn_benchmark=False),
     "cudnn_benchmark": dict(mode=None, cudnn_benchmark=True),
     "max_autotune": dict(mode="max-autotune-no-cudagraphs", cudnn_benchmark=False),
     "cudagraphs": dict(mode="reduce-overhead", cudnn_benchmark=False),
+    "coordinate_descent": dict(mode=None, cudnn_benchmark=False, inductor={"coordinate_descent_tuning": True}),
+    "cudnn_benchmark_coordinate_descent": dict(mode=None, cudnn_benchmark=True,
+                                               inductor={"coordinate_descent_tuning": True}),
 }
 
 
@@ -91,13 +98,16 @@ def build(r: recipes.Recipe, images, device: torch.device, mode: str | None = No
 
 def network_variant(name: str, r: recipes.Recipe, images, views: list, args, device: torch.device) -> float:
     """ms of the network's training step on the fixed ``views`` under :data:`VARIANTS` ``name``."""
+    from torch._inductor import config as inductor_config
+
     setting = VARIANTS[name]
     before = torch.backends.cudnn.benchmark
     torch.backends.cudnn.benchmark = setting["cudnn_benchmark"]
     try:
-        method, step = build(r, images, device, setting["mode"])
-        method.views = lambda _batch: views
-        return per_step_ms(lambda: step(images[: args.batch]), args.steps, args.warmup, device)
+        with inductor_config.patch(setting.get("inductor", {})):  # compiling happens at the first calls, inside
+            method, step = build(r, images, device, setting["mode"])
+            method.views = lambda _batch: views
+            return per_step_ms(lambda: step(images[: args.batch]), args.steps, args.warmup, device)
     finally:
         torch.backends.cudnn.benchmark = before
 
@@ -131,8 +141,9 @@ def main(argv: list[str] | None = None) -> dict:
     measured = matmul_tflops(device)
     rows = {}
     started = time.perf_counter()
-    rows["augment"] = per_step_ms(lambda: method.views(batch()), args.steps, args.warmup, device)
-    rows["step"] = per_step_ms(lambda: step(batch()), args.steps, args.warmup, device)
+    with augment_dense.compiled(cuda):  # as fit draws the views on a GPU
+        rows["augment"] = per_step_ms(lambda: method.views(batch()), args.steps, args.warmup, device)
+        rows["step"] = per_step_ms(lambda: step(batch()), args.steps, args.warmup, device)
     fixed = method.views(batch())
     method.views = lambda _batch: fixed  # the same two views every step: the network's part alone
     rows["network"] = per_step_ms(lambda: step(batch()), args.steps, args.warmup, device)
@@ -177,7 +188,7 @@ def main(argv: list[str] | None = None) -> dict:
         from torch.profiler import ProfilerActivity, profile
 
         activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if cuda else [])
-        with profile(activities=activities) as prof:
+        with profile(activities=activities) as prof, augment_dense.compiled(cuda):
             for _ in range(5):
                 step(batch())
             if cuda:

@@ -55,6 +55,8 @@ def main(argv: list[str] | None = None) -> list[dict]:
     p.add_argument("--encoder", help="override the recipe's resnet18 (e.g. small_cnn for a CPU smoke run)")
     p.add_argument("--monitor-every", type=int, default=1,
                    help="measure kNN every this many epochs (and after the last); its time counts in the wall time")
+    p.add_argument("--cudnn-benchmark", action="store_true",
+                   help="cuDNN's benchmark mode on (a GPU: each convolution shape picks its fastest algorithm)")
     p.add_argument("--device", default="auto")
     p.add_argument("--json", help="also write the per-epoch records to this JSON file")
     args = p.parse_args(argv)
@@ -64,10 +66,11 @@ def main(argv: list[str] | None = None) -> list[dict]:
     given = {k: v for k, v in vars(args).items() if k in cli.RECIPE_OPTIONS and v is not None}
     r = recipes.recipe("simclr", "cifar10", "full", **given)
     device = train.resolve_device(args.device)
+    torch.backends.cudnn.benchmark = args.cudnn_benchmark or torch.backends.cudnn.benchmark
     train.seed_everything(0)
     method = recipes.build(r, train_set.shape, len(train_set.classes))
     print(f"SimCLR {r.encoder}, batch {r.batch_size}, {r.optimizer} lr {r.lr}, τ {r.temperature}, {r.epochs} epochs, "
-          f"crop {r.crop_min}-1, device {device}"
+          f"crop {r.crop_min}-1, cuDNN benchmark {torch.backends.cudnn.benchmark}, device {device}"
           + (f" ({torch.cuda.get_device_name(device)})" if device.type == "cuda" else ""), flush=True)
     print(f"{'epoch':>5} {'wall s':>8} {'images/s':>9} {'loss':>7} {'kNN':>6}", flush=True)
     started = time.perf_counter()

@@ -29,6 +29,9 @@ def test_every_pipeline_trains_and_reports(capsys):
         if name == "kornia" and "skipped" in row:
             assert "kornia is not installed" in row["skipped"]
             continue
+        if name == "kit_cudnn_benchmark":  # a GPU's setting
+            assert "GPU setting" in row["skipped"]
+            continue
         assert row["images_per_s"] > 0, name
         assert row["mfu"] is None  # a CPU has no bf16 peak in the table
     assert rows["kit"]["kit_over_this"] == pytest.approx(1.0)
@@ -65,9 +68,9 @@ def test_gpu_breakdown_takes_a_step_apart_on_a_cpu_too(tmp_path, monkeypatch, ca
     breakdown = _script("gpu_breakdown")
     result = breakdown.main(["--batch", "8", "--steps", "2", "--warmup", "1", "--model", "small_cnn", "--device",
                              "cpu", "--trace", str(tmp_path / "kernels.txt"), "--variants", "default",
-                             "cudnn_benchmark"])
+                             "cudnn_benchmark", "coordinate_descent"])
     assert set(result["rows"]) == {"augment", "network", "step"}
-    assert set(result["variants"]) == {"default", "cudnn_benchmark"}
+    assert set(result["variants"]) == {"default", "cudnn_benchmark", "coordinate_descent"}
     assert all(v["ms"] > 0 for v in result["variants"].values())
     assert all(row["ms"] > 0 for row in result["rows"].values())
     assert result["matmul_tflops"] is None and result["rows"]["step"]["mfu_datasheet"] is None  # no GPU
