@@ -17,8 +17,8 @@ colour-jitter strength, grayscale and blur probabilities):
   NTXentLoss (the peer of the CPU target);
 - ``kit``: :func:`clkit.train.fit` itself (resident uint8 images, clkit.augment, the method's loss): two
   epochs of ``--steps`` steps, the first a warm-up, the second timed (fit's own per-epoch timer);
-- ``kit_compiled``, ``kit_bf16``, ``kit_compiled_bf16`` (a CPU), ``kit_cudnn_benchmark`` (a GPU): the kit's row
-  with one setting changed.
+- ``kit_compiled``, ``kit_bf16``, ``kit_compiled_bf16`` (a CPU), ``kit_cudnn_benchmark``, ``kit_cudagraphs`` (a
+  GPU): the kit's row with one setting changed.
 
 Printed per pipeline: images/s (each image gives two views), peak memory (:class:`clkit.train.PeakMemory`: the
 CUDA allocator's peak, or on a CPU the main process's peak resident set: DataLoader workers are not counted),
@@ -45,7 +45,7 @@ from clkit import data, recipes, train
 from clkit.losses import nt_xent_logits
 
 PIPELINES = ("torchvision", "kornia", "lightly", "kit", "kit_compiled", "kit_bf16", "kit_compiled_bf16",
-             "kit_cudnn_benchmark")
+             "kit_cudnn_benchmark", "kit_cudagraphs")
 
 #: bf16 dense tensor-core peaks in FLOP/s (no sparsity), by a substring of torch.cuda.get_device_name().
 #: Checked in order: the more specific names first.
@@ -291,7 +291,7 @@ def run_lightly(ctx: dict) -> float:
                       ctx["steps"], ctx["device"], ctx["amp"])
 
 
-def run_kit(ctx: dict, compile: bool | None = None, amp: bool | None = None) -> float:
+def run_kit(ctx: dict, compile: bool | str | None = None, amp: bool | None = None) -> float:
     """clkit.train.fit on ``steps`` batches of resident images: epoch 1 warms up (and compiles), epoch 2 is timed
     by fit. ``compile`` and ``amp``: fit's defaults (on a GPU compiled and bf16; on a CPU eager, float32) unless
     given."""
@@ -332,13 +332,20 @@ def run_kit_cudnn_benchmark(ctx: dict) -> float:
         torch.backends.cudnn.benchmark = before
 
 
+def run_kit_cudagraphs(ctx: dict) -> float:
+    """The ``kit`` row with its networks run as CUDA graphs (``fit(compile="reduce-overhead")``); a GPU only."""
+    if ctx["device"].type != "cuda":
+        raise _Skip("CUDA graphs are a GPU setting")
+    return run_kit(ctx, compile="reduce-overhead")
+
+
 class _Skip(Exception):
     """A pipeline that cannot run here, with the reason."""
 
 
 RUNNERS = {"torchvision": run_torchvision, "kornia": run_kornia, "lightly": run_lightly, "kit": run_kit,
            **{name: run_kit_variant(name) for name in CPU_KIT_VARIANTS},
-           "kit_cudnn_benchmark": run_kit_cudnn_benchmark}
+           "kit_cudnn_benchmark": run_kit_cudnn_benchmark, "kit_cudagraphs": run_kit_cudagraphs}
 
 
 def measure(args: argparse.Namespace) -> dict:
@@ -444,7 +451,11 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> dict:
     args = parse(argv)
-    result = measure(args)
+    threads = torch.get_num_threads()
+    try:
+        result = measure(args)
+    finally:
+        torch.set_num_threads(threads)  # --threads holds for this run only (main is called from tests too)
     print(table(result))
     if args.json:
         with open(args.json, "w") as f:

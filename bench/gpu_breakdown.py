@@ -32,7 +32,8 @@ import torch
 
 from clkit import recipes, train
 from clkit.augment import dense as augment_dense
-from clkit.train.loop import _eager, _Step, compile_networks
+from clkit.train.compiling import compile_networks, eager, uses_cuda_graphs
+from clkit.train.loop import _Step
 from clkit.train.optim import make_optimizer
 
 from bench_pipelines import bench_images, bf16_peak, flop_per_image
@@ -93,7 +94,8 @@ def build(r: recipes.Recipe, images, device: torch.device, mode: str | None = No
         compile_networks(method, **({} if mode is None else {"mode": mode}))
     opt = make_optimizer(method, r.optimizer, r.lr, r.weight_decay, fused=cuda)
     schedule = torch.optim.lr_scheduler.LambdaLR(opt, lambda step: 1.0)
-    return method, _Step(method, method, opt, schedule, cuda, device, total_steps=10**9)
+    return method, _Step(method, method, opt, schedule, cuda, device, total_steps=10**9,
+                         graphs=uses_cuda_graphs(mode, device))
 
 
 def network_variant(name: str, r: recipes.Recipe, images, views: list, args, device: torch.device) -> float:
@@ -130,7 +132,7 @@ def main(argv: list[str] | None = None) -> dict:
     r = recipes.recipe("simclr", "cifar10", "full", encoder=args.model)
     images = bench_images("shapes", 4 * args.batch).to(device)
     method, step = build(r, images, device)
-    with _eager():  # counted uncompiled: a compiled call at 4 images would recompile the networks for a symbolic batch
+    with eager():  # counted uncompiled: a compiled call at 4 images would recompile the networks for a symbolic batch
         flop = flop_per_image(torch.nn.Sequential(method.backbone, method.head), images.shape, device, cuda)
     g = torch.Generator(device=device).manual_seed(0)
 

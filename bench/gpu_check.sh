@@ -10,14 +10,14 @@
 # Writes into OUT_DIR (seven files: a lent GPU machine sends back at most eight):
 #   summary.txt                         the machine, then every step's output in the order run (the tests that
 #                                       need a GPU: CPU and GPU views equal, no host waits in the augmentation, the
-#                                       masks or the batch index; then each table below), each step's exit status
+#                                       masks or the batch index, CUDA graphs training as the default compile; then each table below), each step's exit status
 #   pipelines_resnet18_b512.json        torchvision / kornia / lightly / kit, ResNet-18 (CIFAR stem), batch 512,
-#                                       and the kit with cuDNN's benchmark mode on
-#   pipelines_resnet18_b1024.json       torchvision / kornia / kit (and with benchmark mode) at batch 1024 (the MFU
+#                                       and the kit with its networks run as CUDA graphs
+#   pipelines_resnet18_b1024.json       torchvision / kornia / kit (and with CUDA graphs) at batch 1024 (the MFU
 #                                       target's other end)
 #   pipelines_small_cnn_b256.json       all four with the CPU comparison's width-16 CNN, batch 256
 #   time_to_accuracy.json               SimCLR ResNet-18, cifar10 recipe, 15 epochs: kNN against wall time, with
-#                                       cuDNN's benchmark mode where it made the kit faster at batch 512
+#                                       CUDA graphs where they made the kit faster at batch 512
 #                                       (a same-size shapes stand-in when the CIFAR-10 files are absent: said on line 1)
 #   gpu_breakdown.json, kernels.txt     the kit's step at batch 512 taken apart (augmentation, network, whole step)
 #                                       beside a measured bf16 matrix-product peak; its top kernels; the network's
@@ -25,7 +25,7 @@
 #                                       descent tuning (inductor's max-autotune compiles for minutes: apart,
 #                                       `python bench/gpu_breakdown.py --variants max_autotune`)
 # Each step has its own timeout, so one that hangs cannot eat the others' time; what it printed is kept. The limits
-# (45 + 100 + 80 + 45 + 130 + 180 s, 9.7 minutes) include compiling the kit's networks, which a GPU run does at
+# (75 + 100 + 90 + 45 + 130 + 180 s, 10.3 minutes) include compiling the kit's networks, which a GPU run does at
 # its start; the steps took 5.8 minutes on an H100 (bench/results/gpu_h100/).
 set -u
 OUT_DIR="${1:-${OUT:-bench/results/gpu}}"
@@ -53,22 +53,23 @@ step() {  # step NAME TIMEOUT_S COMMAND...   (skipped when ONLY is set and does 
   echo "   rc ${PIPESTATUS[0]}" | tee -a "$OUT_DIR/summary.txt"
 }
 
-step gpu_tests 45 "$PY" -m pytest -q -o addopts="" -p no:cacheprovider -p no:logging tests/test_augment.py tests/test_data.py \
+step gpu_tests 75 "$PY" -m pytest -q -o addopts="" -p no:cacheprovider -p no:logging tests/test_augment.py tests/test_data.py \
+  tests/test_train.py \
   -k "gpu or cuda or host_wait or synchronise"
-step pipelines_resnet18_b512 100 "$PY" bench/bench_pipelines.py --model resnet18 --batch 512 --steps 30 --warmup 5 \
-  --workers "$WORKERS" --pipelines torchvision kornia lightly kit kit_cudnn_benchmark \
+step pipelines_resnet18_b512 100 "$PY" bench/bench_pipelines.py --model resnet18 --batch 512 --steps 100 --warmup 5 \
+  --workers "$WORKERS" --pipelines torchvision kornia lightly kit kit_cudagraphs \
   --json "$OUT_DIR/pipelines_resnet18_b512.json"
-step pipelines_resnet18_b1024 80 "$PY" bench/bench_pipelines.py --model resnet18 --batch 1024 --steps 20 --warmup 5 \
-  --workers "$WORKERS" --pipelines torchvision kornia kit kit_cudnn_benchmark \
+step pipelines_resnet18_b1024 90 "$PY" bench/bench_pipelines.py --model resnet18 --batch 1024 --steps 50 --warmup 5 \
+  --workers "$WORKERS" --pipelines torchvision kornia kit kit_cudagraphs \
   --json "$OUT_DIR/pipelines_resnet18_b1024.json"
 step pipelines_small_cnn_b256 45 "$PY" bench/bench_pipelines.py --model small_cnn --batch 256 --steps 40 --warmup 5 \
   --workers "$WORKERS" --json "$OUT_DIR/pipelines_small_cnn_b256.json"
-# cuDNN's benchmark mode for the time-to-accuracy run where it made the kit's step faster at batch 512 just now
-BENCHMARK=$("$PY" -c 'import json, sys
+# CUDA graphs for the time-to-accuracy run where they made the kit's step faster at batch 512 just now
+GRAPHS=$("$PY" -c 'import json, sys
 rows = {r["pipeline"]: r.get("images_per_s", 0) for r in json.load(open(sys.argv[1]))["rows"]}
-print("--cudnn-benchmark" if rows.get("kit_cudnn_benchmark", 0) > 1.02 * rows.get("kit", 0) else "")' \
-  "$OUT_DIR/pipelines_resnet18_b512.json" 2>/dev/null)
-step time_to_accuracy 130 "$PY" bench/time_to_accuracy.py --epochs "${EPOCHS:-15}" $BENCHMARK \
+print("graphs" if rows.get("kit_cudagraphs", 0) > 1.02 * rows.get("kit", 0) else "auto")' \
+  "$OUT_DIR/pipelines_resnet18_b512.json" 2>/dev/null || echo auto)
+step time_to_accuracy 130 "$PY" bench/time_to_accuracy.py --epochs "${EPOCHS:-15}" --compile "$GRAPHS" \
   --json "$OUT_DIR/time_to_accuracy.json"
 step gpu_breakdown 180 "$PY" bench/gpu_breakdown.py --batch 512 --json "$OUT_DIR/gpu_breakdown.json" \
   --trace "$OUT_DIR/kernels.txt" --variants cudnn_benchmark cudagraphs coordinate_descent \

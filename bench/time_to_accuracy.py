@@ -57,6 +57,8 @@ def main(argv: list[str] | None = None) -> list[dict]:
                    help="measure kNN every this many epochs (and after the last); its time counts in the wall time")
     p.add_argument("--cudnn-benchmark", action="store_true",
                    help="cuDNN's benchmark mode on (a GPU: each convolution shape picks its fastest algorithm)")
+    p.add_argument("--compile", default="auto", choices=tuple(cli.COMPILE_CHOICES),
+                   help="as clkit train's: auto (compiled on a GPU), on, off, graphs (compiled, run as CUDA graphs)")
     p.add_argument("--device", default="auto")
     p.add_argument("--json", help="also write the per-epoch records to this JSON file")
     args = p.parse_args(argv)
@@ -70,7 +72,8 @@ def main(argv: list[str] | None = None) -> list[dict]:
     train.seed_everything(0)
     method = recipes.build(r, train_set.shape, len(train_set.classes))
     print(f"SimCLR {r.encoder}, batch {r.batch_size}, {r.optimizer} lr {r.lr}, τ {r.temperature}, {r.epochs} epochs, "
-          f"crop {r.crop_min}-1, cuDNN benchmark {torch.backends.cudnn.benchmark}, device {device}"
+          f"crop {r.crop_min}-1, compile {args.compile}, cuDNN benchmark {torch.backends.cudnn.benchmark}, "
+          f"device {device}"
           + (f" ({torch.cuda.get_device_name(device)})" if device.type == "cuda" else ""), flush=True)
     print(f"{'epoch':>5} {'wall s':>8} {'images/s':>9} {'loss':>7} {'kNN':>6}", flush=True)
     started = time.perf_counter()
@@ -83,7 +86,8 @@ def main(argv: list[str] | None = None) -> list[dict]:
               f"{record.get('knn', float('nan')):>6.3f}", flush=True)
 
     history = train.fit(method, train_set, **r.fit_settings(), device=device, monitor=(train_set, test_set),
-                        monitor_every=args.monitor_every, progress=False, callbacks=[report])
+                        monitor_every=args.monitor_every, progress=False, callbacks=[report],
+                        compile=cli.COMPILE_CHOICES[args.compile])
     if history.epochs and "knn" in history.epochs[0]:
         print(f"kNN at initialisation: {history.epochs[0]['knn']:.3f}")
     if args.json:

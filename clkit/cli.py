@@ -144,7 +144,7 @@ def _train_here(args: argparse.Namespace, device: torch.device) -> int:
         method, train_set, **settings, device=device, seed=args.seed, monitor=(train_set, test_set),
         monitor_every=args.monitor_every, knn_k=args.knn_k, out=args.out, resume=not args.restart, advice=ADVICE,
         gather=not args.no_gather, local_logits=args.local_logits, amp=_switch(args.precision, "bf16"),
-        compile=_switch(args.compile, "on"),
+        compile=COMPILE_CHOICES[args.compile],
     )
     if history.interrupted:
         return 130
@@ -161,6 +161,10 @@ def _train_here(args: argparse.Namespace, device: torch.device) -> int:
     print(f"training throughput: {summary['images_per_s']:.0f} images/s; checkpoint and history in {args.out} "
           f"(clkit.load({str(args.out)!r}) returns the trained model)")
     return 0
+
+
+#: ``clkit train --compile``'s choices, as ``fit(compile=...)`` takes them.
+COMPILE_CHOICES = {"auto": None, "on": True, "off": False, "graphs": "reduce-overhead"}
 
 
 def _switch(choice: str, on: str) -> bool | None:
@@ -238,8 +242,9 @@ def parser() -> argparse.ArgumentParser:
     t.add_argument("--precision", default="auto", choices=("auto", "fp32", "bf16"),
                    help="auto: bf16 autocast on a GPU, float32 on a CPU; bf16 on a CPU with bf16 instructions "
                         "(AVX512-BF16, AMX) trains about twice as fast (bench/bf16_cpu_accuracy.py)")
-    t.add_argument("--compile", default="auto", choices=("auto", "on", "off"),
-                   help="compile the networks with torch.compile (auto: on a GPU only)")
+    t.add_argument("--compile", default="auto", choices=tuple(COMPILE_CHOICES),
+                   help="compile the networks with torch.compile (auto: on a GPU only; graphs: compiled and, on a "
+                        "GPU, run as CUDA graphs)")
     t.add_argument("--root", default=None, help="where real datasets live (default: the kit's data/ folder or $CLKIT_DATA)")
     t.add_argument("--download", action="store_true", help="download a real dataset if it is missing")
     t.add_argument("--out", required=True, help="folder for checkpoint.pt, history.json and summary.json")

@@ -154,7 +154,8 @@ def test_a_damaged_or_misplaced_sweep_output_is_one_error_line_naming_it(tmp_pat
 
 
 @pytest.mark.parametrize("options, amp, compiled", [([], False, False), (["--precision", "bf16"], True, False),
-                                                     (["--precision", "fp32", "--compile", "off"], False, False)])
+                                                     (["--precision", "fp32", "--compile", "off"], False, False),
+                                                     (["--compile", "graphs"], False, "reduce-overhead")])
 def test_train_takes_the_precision_and_compile_switches_to_fit(tmp_path, capsys, options, amp, compiled):
     out = tmp_path / "run"
     code = cli.main(["train", "--epochs", "1", "--limit", "128", "--batch-size", "64", "--device", "cpu",

@@ -332,3 +332,32 @@ def test_compiled_networks_train_like_eager_ones_and_keep_their_parameter_names(
     torch.testing.assert_close(weights(compiled), weights(eager), rtol=1e-3, atol=1e-5)
     saved = train.read_checkpoint(tmp_path / "run" / "checkpoint.pt")["method"]
     assert set(saved) == set(eager.state_dict())  # no "_orig_mod." in the names: the checkpoint loads anywhere
+
+
+def test_compile_takes_a_switch_or_a_torch_compile_mode_and_refuses_others(tiny):
+    from clkit.train import compiling
+
+    cpu, gpu = torch.device("cpu"), torch.device("cuda")
+    assert [compiling.compile_mode(None, cpu), compiling.compile_mode(None, gpu)] == [None, "default"]
+    assert [compiling.compile_mode(False, gpu), compiling.compile_mode(True, cpu)] == [None, "default"]
+    assert compiling.compile_mode("reduce-overhead", cpu) == "reduce-overhead"
+    assert compiling.uses_cuda_graphs("reduce-overhead", gpu) and not compiling.uses_cuda_graphs("reduce-overhead", cpu)
+    assert not compiling.uses_cuda_graphs("default", gpu)
+    with pytest.raises(ValueError, match="compile must be True, False, None .* reduce-overhead.*got 'fast'"):
+        train.fit(simclr(), tiny, epochs=1, batch_size=64, progress=False, compile="fast")
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_cuda_graphs_train_on_a_gpu_like_the_default_compiled_networks(tiny):
+    # BYOL: an online and a momentum network, both compiled, each step's outputs read before the next replay
+    def byol():
+        train.seed_everything(0)
+        return recipes.build(recipes.recipe("byol", "shapes", "ci"), tiny.shape, 10)
+
+    plain, graphs = byol(), byol()
+    hp = train.fit(plain, tiny, epochs=2, batch_size=64, progress=False, device="cuda", amp=False, compile=True)
+    hg = train.fit(graphs, tiny, epochs=2, batch_size=64, progress=False, device="cuda", amp=False,
+                   compile="reduce-overhead", monitor=(tiny, tiny.take(50, seed=1)))
+    assert hg.config["compile"] == "reduce-overhead"
+    torch.testing.assert_close(torch.tensor(hg.steps), torch.tensor(hp.steps), rtol=1e-2, atol=1e-3)
+    assert hg.epochs[-1]["knn"] > 0

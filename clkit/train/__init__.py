@@ -1,6 +1,7 @@
 """The one training loop and what it writes.
 
 - :mod:`~clkit.train.loop`: :func:`fit`, the loop every method, notebook and command uses;
+- :mod:`~clkit.train.compiling`: how ``fit`` compiles the networks (torch.compile's modes, CUDA graphs);
 - :mod:`~clkit.train.checkpoint`: checkpoints that resume a run and rebuild their model;
 - :mod:`~clkit.train.optim`: the optimiser (AdamW, SGD or LARS; fused on a GPU) and the warm-up + cosine schedule;
 - :mod:`~clkit.train.history`: :class:`History`, what a run measured;
@@ -12,6 +13,7 @@
 """
 
 from clkit.train.checkpoint import CHECKPOINT, HISTORY, Advice, read_checkpoint
+from clkit.train.compiling import COMPILE_MODES
 from clkit.train.files import DamagedFile, atomic_save, atomic_write_text, writable_folder
 from clkit.train.history import History
 from clkit.train.loop import fit, resolve_device, seed_everything
@@ -31,7 +33,7 @@ from clkit.train.toy import (
 )
 
 __all__ = [
-    "CHECKPOINT", "HISTORY", "LARS", "Advice", "DamagedFile", "History", "OPTIMIZERS", "PeakMemory", "atomic_save", "atomic_write_text",
+    "CHECKPOINT", "COMPILE_MODES", "HISTORY", "LARS", "Advice", "DamagedFile", "History", "OPTIMIZERS", "PeakMemory", "atomic_save", "atomic_write_text",
     "fit", "read_checkpoint", "resolve_device", "seed_everything", "writable_folder",
     "Push", "ToyLoss", "ToyRun", "fit_toy", "margin_loss", "mine_triplets", "nt_xent_loss", "toy_mlp", "triplet_loss",
     "zero_temperature_limit",

@@ -38,6 +38,7 @@ from clkit.augment import dense as augment_dense
 from clkit.evaluate import knn_monitor
 from clkit.train import distributed
 from clkit.train.checkpoint import CHECKPOINT, Advice, restore, save_checkpoint
+from clkit.train.compiling import compile_mode, compile_networks, eager, uses_cuda_graphs
 from clkit.train.files import writable_folder
 from clkit.train.history import History
 from clkit.train.optim import OPTIMIZERS, lr_factor, make_optimizer
@@ -98,7 +99,7 @@ def fit(
     advice: Advice = Advice(),
     gather: bool = True,
     local_logits: bool = False,
-    compile: bool | None = None,
+    compile: bool | str | None = None,
 ) -> History:
     """Train ``method`` on ``data`` and return its :class:`History`.
 
@@ -136,7 +137,9 @@ def fit(
             negatives); False leaves each process its own batch's (what a loss without gathering does).
         compile: compile the method's networks with ``torch.compile`` (default: on a GPU; on a CPU the minutes
             of compilation outweigh what a laptop run gains), and on a GPU the augmentation's fixed-shape path
-            too (:mod:`clkit.augment.dense`). The method's loss stays eager.
+            too (:mod:`clkit.augment.dense`); True, False, or a torch.compile mode by name
+            (:data:`~clkit.train.compiling.COMPILE_MODES`: ``"reduce-overhead"`` runs the networks as CUDA
+            graphs). The method's loss stays eager.
         local_logits: with several processes, each computes only its own anchors' logits against every
             process's candidates, instead of the whole global batch's (the same gradients, W times fewer
             logits; see :class:`clkit.train.distributed.ProcessGather`).
@@ -164,7 +167,7 @@ def fit(
         "warmup_epochs": warmup_epochs,
         "seed": seed,
         "amp": amp,
-        "compile": device.type == "cuda" if compile is None else compile,
+        "compile": compile_mode(compile, device) or False,
         "device": str(device),
         "world_size": world,
         "gather": gather,
@@ -179,9 +182,10 @@ def fit(
     # Convolutions in NHWC: the layout tensor cores read, and on a CPU oneDNN's faster path (eager, the lessons'
     # CNN trains about 1.3x as fast; bench/bench_pipelines.py). Weights of any other shape are left as they are.
     method.to(memory_format=torch.channels_last)
-    compiling = device.type == "cuda" if compile is None else compile
+    mode = compile_mode(compile, device)
+    compiling = mode is not None
     if compiling:
-        compile_networks(method)
+        compile_networks(method, mode=mode)
     opt = make_optimizer(method, optimizer, lr, weight_decay, fused=device.type == "cuda")
     warmup_steps = max(1, round(warmup_epochs * steps_per_epoch)) if warmup_epochs > 0 else 0
     schedule = torch.optim.lr_scheduler.LambdaLR(opt, lambda step: lr_factor(step, warmup_steps, total_steps))
@@ -204,7 +208,8 @@ def fit(
     gather_before = getattr(method, "gather", None)
     if world > 1 and gather:
         method.gather = distributed.ProcessGather(local=local_logits)
-    step = _Step(distributed.wrap(method, device), method, opt, schedule, amp, device, total_steps)
+    step = _Step(distributed.wrap(method, device), method, opt, schedule, amp, device, total_steps,
+                 graphs=uses_cuda_graphs(mode, device))
     records = data.to(device)
     bar = None
     if progress and distributed.is_main() and start_epoch <= epochs:
@@ -288,22 +293,6 @@ def _check_settings(data, epochs: int, global_batch: int, optimizer: str, lr: fl
         raise ValueError(f"log_every must be at least 1 (read the loss every that many steps), got {log_every}")
 
 
-def compile_networks(method: nn.Module, **options) -> None:
-    """Compile, in place, each network the method holds (its direct submodules with parameters: backbone, heads,
-    predictor, momentum copies). In place (``Module.compile``), so parameter names and checkpoints are unchanged;
-    the method's own forward (augmentation, loss) stays eager, so a graph break there costs nothing. ``options``
-    go to ``torch.compile`` (``mode=...``)."""
-    for child in method.children():
-        if any(True for _ in child.parameters()):
-            child.compile(**options)
-
-
-def _eager() -> contextlib.AbstractContextManager:
-    """Compiled code runs eager inside this block (``torch.compiler.set_stance``, torch >= 2.6; earlier, as is)."""
-    set_stance = getattr(torch.compiler, "set_stance", None)
-    return set_stance("force_eager") if set_stance is not None else contextlib.nullcontext()
-
-
 def _epoch_seed(seed: int, epoch: int) -> int:
     return seed * 1_000_003 + epoch
 
@@ -311,12 +300,15 @@ def _epoch_seed(seed: int, epoch: int) -> int:
 class _Step:
     """One optimiser step: ``model(batch)``, backward, the method's hooks around ``opt.step()``."""
 
-    def __init__(self, model, method, opt, schedule, amp: bool, device: torch.device, total_steps: int):
+    def __init__(self, model, method, opt, schedule, amp: bool, device: torch.device, total_steps: int,
+                 graphs: bool = False):
         self.model, self.method, self.opt, self.schedule = model, method, opt, schedule
-        self.amp, self.device, self.total_steps = amp, device, total_steps
+        self.amp, self.device, self.total_steps, self.graphs = amp, device, total_steps, graphs
         self.done = 0  # steps taken over the whole run, for the methods' schedules
 
     def __call__(self, batch) -> tuple[Tensor, dict[str, Tensor]]:
+        if self.graphs:  # a new step: the CUDA graphs may reuse the last step's output memory
+            torch.compiler.cudagraph_mark_step_begin()
         with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.amp):
             loss, logs = self.model(batch)
         self.opt.zero_grad(set_to_none=True)
@@ -390,7 +382,7 @@ def _measure(method: nn.Module, measures: Sequence[Measure]) -> dict[str, float]
     was_training = method.training
     method.eval()
     try:
-        with torch.no_grad(), _eager():
+        with torch.no_grad(), eager():
             for measure in measures:
                 results.update({key: float(value) for key, value in measure(method).items()})
     finally:
