@@ -381,6 +381,8 @@ def measure(args: argparse.Namespace) -> dict:
             row["mfu"] = row["images_per_s"] * flop / peak if peak else None
         except _Skip as reason:
             row["skipped"] = str(reason)
+        except Exception as error:  # a row that breaks on this device or torch: said, and the others still run
+            row["skipped"] = f"failed: {type(error).__name__}: {error}"[:400]
         rows.append(row)
         print(f"  {name}: " + (f"{row['images_per_s']:,.0f} images/s" if "images_per_s" in row
                               else f"skipped ({row['skipped']})"), flush=True)
