@@ -15,8 +15,8 @@ process on one device, with the cifar10 recipe's model, augmentation and optimis
 - with ``--variants``: the network's step on fixed views under other settings (:data:`VARIANTS`), each built and
   compiled anew: what a change to ``fit``'s GPU settings would buy before it is made.
 
-Each row: ms per step (the median over ``--steps`` steps timed with CUDA events, after ``--warmup``), images/s,
-and MFU over the datasheet peak and over the measured one. ``--trace`` writes the top kernels of a few whole steps
+Each row: ms per step (the mean over a window of ``--steps`` steps timed with CUDA events, after ``--warmup``),
+images/s, and MFU over the datasheet peak and over the measured one. ``--trace`` writes the top kernels of a few whole steps
 (torch.profiler, device time) to a file. On a CPU it runs too, at whatever size is given (for testing the script).
 """
 
@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import statistics
 import time
 from collections.abc import Callable
 
@@ -40,23 +39,25 @@ from bench_pipelines import bench_images, bf16_peak, flop_per_image
 
 
 def per_step_ms(fn: Callable[[], object], steps: int, warmup: int, device: torch.device) -> float:
-    """The median ms of one call of ``fn`` over ``steps`` calls after ``warmup`` (CUDA events on a GPU)."""
+    """The mean ms of one call of ``fn`` over a window of ``steps`` calls after ``warmup``, with one wait for
+    the device at the window's end (CUDA events on a GPU), as ``fit`` runs its steps: the host queues the next
+    step's work while the device runs the last one. (Runs 1-3 in bench/results/gpu_h100 took the median of calls
+    each waited for; their whole-step rows came out several times slower than ``fit``'s step, unexplained.)"""
     for _ in range(warmup):
         fn()
-    times = []
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+        start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+        start.record()
+        for _ in range(steps):
+            fn()
+        end.record()
+        end.synchronize()
+        return start.elapsed_time(end) / steps
+    started = time.perf_counter()
     for _ in range(steps):
-        if device.type == "cuda":
-            start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-            start.record()
-            fn()
-            end.record()
-            end.synchronize()
-            times.append(start.elapsed_time(end))
-        else:
-            started = time.perf_counter()
-            fn()
-            times.append(1e3 * (time.perf_counter() - started))
-    return statistics.median(times)
+        fn()
+    return 1e3 * (time.perf_counter() - started) / steps
 
 
 def matmul_tflops(device: torch.device, n: int = 8192, repeats: int = 10) -> float | None:
@@ -153,7 +154,7 @@ def main(argv: list[str] | None = None) -> dict:
     seconds = time.perf_counter() - started
 
     print(f"{name}, torch {torch.__version__}, SimCLR {r.encoder} + head, batch {args.batch}, bf16 {cuda}, "
-          f"compiled {cuda}, {flop / 1e9:.3f} GFLOP per image per step; median of {args.steps} steps")
+          f"compiled {cuda}, {flop / 1e9:.3f} GFLOP per image per step; mean over {args.steps} steps")
     print(f"matmul 8192^3 bf16: {measured:.0f} TFLOP/s measured, {datasheet / 1e12:.0f} datasheet" if measured
           else "matmul: - (no GPU)")
     print(f"{'part':<9} {'ms/step':>8} {'images/s':>10} {'MFU sheet':>10} {'MFU meas.':>10}")

@@ -10,7 +10,8 @@
 # Writes into OUT_DIR (seven files: a lent GPU machine sends back at most eight):
 #   summary.txt                         the machine, then every step's output in the order run (the tests that
 #                                       need a GPU: CPU and GPU views equal, no host waits in the augmentation, the
-#                                       masks or the batch index, CUDA graphs training as the default compile; then each table below), each step's exit status
+#                                       masks or the batch index, CUDA graphs training as the default compile, the
+#                                       kNN monitor on the device; then each table below), each step's exit status
 #   pipelines_resnet18_b512.json        torchvision / kornia / lightly / kit, ResNet-18 (CIFAR stem), batch 512,
 #                                       and the kit with its networks run as CUDA graphs
 #   pipelines_resnet18_b1024.json       torchvision / kornia / kit (and with CUDA graphs) at batch 1024 (the MFU
@@ -54,7 +55,7 @@ step() {  # step NAME TIMEOUT_S COMMAND...   (skipped when ONLY is set and does 
 }
 
 step gpu_tests 75 "$PY" -m pytest -q -o addopts="" -p no:cacheprovider -p no:logging tests/test_augment.py tests/test_data.py \
-  tests/test_train.py \
+  tests/test_train.py tests/test_evaluate.py \
   -k "gpu or cuda or host_wait or synchronise"
 step pipelines_resnet18_b512 100 "$PY" bench/bench_pipelines.py --model resnet18 --batch 512 --steps 100 --warmup 5 \
   --workers "$WORKERS" --pipelines torchvision kornia lightly kit kit_cudagraphs \

@@ -228,3 +228,34 @@ def test_the_readout_finds_a_property_that_is_there_and_not_one_that_is_not():
     assert report["x"]["present"] > 0.95 and report["x"]["absent"] < 0.1
     with pytest.raises(ValueError, match="constant"):
         evaluate.r2_score(torch.ones(5), torch.zeros(5))
+
+
+def _monitored_encoder(device):
+    from clkit import data, models
+
+    torch.manual_seed(0)
+    images = data.make_shapes(96, seed=0)
+    return models.encoder("small_cnn", width=4).to(device), images[:64], images[64:]
+
+
+def test_features_stay_where_the_model_runs_when_asked_and_are_the_same_features():
+    encoder, bank, _ = _monitored_encoder("cpu")
+    assert torch.equal(evaluate.features(encoder, bank, on_device=True), evaluate.features(encoder, bank))
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_the_knn_monitor_keeps_features_on_the_gpu_and_agrees_with_the_cpu(monkeypatch):
+    encoder, bank, queries = _monitored_encoder("cuda")
+    seen = []
+    knn = evaluate.knn_accuracy
+    monkeypatch.setattr("clkit.evaluate.probes.knn_accuracy", lambda *a, **kw: seen.append(a[0].device) or knn(*a, **kw))
+    on_gpu = evaluate.knn_monitor(bank, queries, k=5)(encoder)["knn"]
+    assert seen == [torch.device("cuda", 0)]
+    assert on_gpu == pytest.approx(evaluate.knn_monitor(bank, queries, k=5)(encoder.cpu())["knn"], abs=1 / 32)
+
+
+def test_knn_takes_float32_similarities_inside_a_bf16_autocast(split):
+    train_z, train_y, test_z, test_y = split
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        inside = evaluate.knn_accuracy(train_z, train_y, test_z, test_y, k=10)
+    assert inside == evaluate.knn_accuracy(train_z, train_y, test_z, test_y, k=10)

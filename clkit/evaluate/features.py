@@ -52,6 +52,7 @@ def features(
     batch_size: int = 512,
     device: str | torch.device | None = None,
     progress: bool = False,
+    on_device: bool = False,
 ) -> Tensor:
     """Features of every item of ``data`` from a frozen model, batched, under ``torch.no_grad``.
 
@@ -63,8 +64,10 @@ def features(
         data: a record (an ImageSet, a TextSet, ...) or the input tensor itself, e.g. images
             (N, C, H, W) uint8 or float in [0, 1].
         space: ``"h"`` (backbone features) or ``"z"`` (after the projection head).
+        on_device: keep the features where the model ran (a monitor that goes on to a kNN there), rather than
+            copy each batch's back to the CPU.
     Returns:
-        (N, D) float32 features on the CPU.
+        (N, D) float32 features on the CPU, or on ``device`` with ``on_device``.
     """
     forward = _forward(model, space)
     inputs = _inputs(model, data)
@@ -79,7 +82,8 @@ def features(
         starts = tqdm(starts, desc="features", unit="batch", leave=False)
     try:
         for start in starts:
-            chunks.append(forward(inputs[start : start + batch_size].to(device, non_blocking=True)).float().cpu())
+            chunk = forward(inputs[start : start + batch_size].to(device, non_blocking=True)).float()
+            chunks.append(chunk if on_device else chunk.cpu())
     finally:
         model.train(was_training)
     return torch.cat(chunks) if chunks else torch.empty(0)

@@ -79,7 +79,8 @@ def knn_accuracy(
     correct = 0
     for start in range(0, len(test_z), chunk_size):
         q = F.normalize(test_z[start : start + chunk_size].float().to(bank.device), dim=1)
-        sim, idx = (q @ bank.T).topk(k, dim=1)
+        with torch.autocast(bank.device.type, enabled=False):  # float32 similarities, inside a bf16 run too
+            sim, idx = (q @ bank.T).topk(k, dim=1)
         weight = torch.ones_like(sim) if temperature is None else (sim / temperature).exp()
         votes = torch.zeros(len(q), num_classes, device=bank.device)
         votes.scatter_add_(1, bank_y[idx], weight)
@@ -316,6 +317,9 @@ def format_table(results: dict[str, dict[str, float]], percent: bool = True) -> 
 def knn_monitor(bank: Any, queries: Any, k: int = 20, space: str = "h") -> Callable[[nn.Module], dict[str, float]]:
     """A measure for ``fit(measures=[...])``: kNN accuracy of ``queries`` against the labelled ``bank``.
 
+    The features stay where the model runs and the neighbours are found there: on a GPU the monitor never
+    moves features to the host, whose similarity product and top-k would take longer than an epoch of training.
+
     Args:
         bank, queries: records with labels (e.g. the training set and the test set).
         k: neighbours; space: ``"h"`` (backbone) or ``"z"`` (projection).
@@ -324,7 +328,7 @@ def knn_monitor(bank: Any, queries: Any, k: int = 20, space: str = "h") -> Calla
     """
 
     def measure(method: nn.Module) -> dict[str, float]:
-        return {"knn": knn_accuracy(features(method, bank, space), bank.labels,
-                                    features(method, queries, space), queries.labels, k=k)}
+        return {"knn": knn_accuracy(features(method, bank, space, on_device=True), bank.labels,
+                                    features(method, queries, space, on_device=True), queries.labels, k=k)}
 
     return measure

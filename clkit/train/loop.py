@@ -36,6 +36,7 @@ from torch import Tensor, nn
 
 from clkit.augment import dense as augment_dense
 from clkit.evaluate import knn_monitor
+from clkit.evaluate.features import model_device
 from clkit.train import distributed
 from clkit.train.checkpoint import CHECKPOINT, Advice, restore, save_checkpoint
 from clkit.train.compiling import compile_mode, compile_networks, eager, uses_cuda_graphs
@@ -202,7 +203,7 @@ def fit(
 
     measures = ([knn_monitor(*monitor, k=knn_k)] if monitor is not None else []) + list(measures)
     if measures and not history.epochs:
-        history.epochs.append({"epoch": 0, **_measure(method, measures)})
+        history.epochs.append({"epoch": 0, **_measure(method, measures, amp)})
 
     collapsed = method.collapsed_loss(batch_size * world if gather else batch_size)  # the negatives a loss sees
     gather_before = getattr(method, "gather", None)
@@ -223,7 +224,7 @@ def fit(
                 record = _train_epoch(step, records, batch_size, seed, epoch, steps_per_epoch, log_every, history,
                                       bar)
             if measures and (epoch % monitor_every == 0 or epoch == epochs):
-                record.update(_measure(method, measures))
+                record.update(_measure(method, measures, amp))
             history.epochs.append(record)
             if epoch > 1 and _sits_at(record["loss"], collapsed):  # not epoch 1: random networks start near it
                 _warn_collapsed(record, collapsed, lr, bar)
@@ -374,15 +375,17 @@ def _check_finite(losses: list[Tensor], epoch: int, epoch_steps: int, lrs: list[
     )
 
 
-def _measure(method: nn.Module, measures: Sequence[Measure]) -> dict[str, float]:
-    """The measures' figures, in eval mode, with the compiled networks run eager: compiled at other batch sizes
-    (the monitor's), the networks would be compiled again, and the training graph with them, for a symbolic
-    batch size (``torch.compile``'s automatic dynamic shapes) rather than the one batch size it trains on."""
+def _measure(method: nn.Module, measures: Sequence[Measure], amp: bool) -> dict[str, float]:
+    """The measures' figures, in eval mode, in the training's precision (bf16 autocast where it trains so), with
+    the compiled networks run eager: compiled at other batch sizes (the monitor's), the networks would be compiled
+    again, and the training graph with them, for a symbolic batch size (``torch.compile``'s automatic dynamic
+    shapes) rather than the one batch size it trains on."""
     results: dict[str, float] = {}
     was_training = method.training
     method.eval()
+    device = model_device(method)
     try:
-        with torch.no_grad(), eager():
+        with torch.no_grad(), eager(), torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
             for measure in measures:
                 results.update({key: float(value) for key, value in measure(method).items()})
     finally:
