@@ -440,6 +440,15 @@ def test_the_fixed_shape_path_keeps_a_grayscale_image_one_channel():
     torch.testing.assert_close(out, aug.apply(images, params), atol=1e-6, rtol=0)  # a reduction's last bit
 
 
+def test_the_fixed_shape_path_reads_channels_last_images_as_it_reads_contiguous_ones():
+    aug = byol(32)[1]  # every op
+    images = torch.randint(0, 256, (24, 3, 32, 32), dtype=torch.uint8)
+    params = aug.sample(24, 32, 32, generator(6))
+    held = images.contiguous(memory_format=torch.channels_last)  # as fit holds its images on a GPU
+    assert held.is_contiguous(memory_format=torch.channels_last) and torch.equal(held, images)
+    torch.testing.assert_close(apply_dense(aug, held, params), apply_dense(aug, images, params), atol=1e-6, rtol=0)
+
+
 def test_pack_holds_every_parameter_exactly():
     params = simclr(32).sample(16, 32, 32, generator(3))
     packed = augment.dense.pack(params)
@@ -465,7 +474,8 @@ def test_compiled_gpu_views_equal_the_cpu_views_and_never_make_the_host_wait():
     images = torch.randint(0, 256, (256, 3, 32, 32), dtype=torch.uint8)
     recipes = byol(32)  # two compiled graphs: without blur and solarize, with both
     on_cpu = views(images, recipes, generator(21))
-    resident = images.cuda()  # before the debug mode: a copy from pageable memory waits, by design
+    # held as fit holds them; copied before the debug mode: a copy from pageable memory waits, by design
+    resident = images.cuda().contiguous(memory_format=torch.channels_last)
     with augment.dense.compiled():
         views(resident, recipes, generator(21))  # compiles each shape once
         torch.cuda.synchronize()

@@ -112,6 +112,15 @@ def test_to_and_repr():
         assert torch.equal(moved[torch.tensor([1, 2])].images.cpu(), s.images[1:3])
 
 
+def test_an_imageset_moves_channels_last_and_its_subsets_stay_so(small_shapes):
+    held = small_shapes.to("cpu", memory_format=torch.channels_last)
+    assert held.images.is_contiguous(memory_format=torch.channels_last) and held.shape == small_shapes.shape
+    assert torch.equal(held.images, small_shapes.images) and torch.equal(held.labels, small_shapes.labels)
+    batch = held[torch.tensor([5, 0, 9])]  # what fit's step takes from the resident set
+    assert batch.images.is_contiguous(memory_format=torch.channels_last)
+    assert torch.equal(batch.images, small_shapes.images[[5, 0, 9]])
+
+
 def test_fast_path_gives_what_the_checked_path_gives(small_shapes):
     # An int64 tensor on the images' device takes the fast path; a list of the same positions
     # takes the checked one. Negative positions and a 2-D index (flattened) behave alike on both.

@@ -293,6 +293,13 @@ class ImageSet(_LabelledSet):
         """Images carry no token ids: always ``None``."""
         return None
 
+    def to(self, device: torch.device | str, memory_format: torch.memory_format = torch.preserve_format) -> ImageSet:
+        """The same set with its tensors on ``device``; ``memory_format=torch.channels_last`` holds each image's
+        pixels side by side in memory, (N, H, W, C) order (the shape stays (N, C, H, W)), as ``fit`` keeps
+        them on a GPU."""
+        return dataclasses.replace(self, images=self.images.to(device, memory_format=memory_format),
+                                   labels=self.labels.to(device))
+
     @property
     def shape(self) -> tuple[int, int, int]:
         """(C, H, W) of one image."""

@@ -3,8 +3,8 @@
 :func:`fit` takes a method (a :class:`clkit.methods.Method`: ``method(batch)`` returns the
 step's loss and logs) and a record (images, image–caption pairs or sentences), and:
 
-- keeps the record on the training device and shuffles indices there, so augmentation
-  runs where the model runs;
+- keeps the record on the training device (on a GPU, images as uint8 and channels_last) and
+  shuffles indices there, so augmentation runs where the model runs;
 - seeds everything from one ``seed``: the order of the data and every augmentation in
   epoch e depend only on (seed, e, rank), which is also what makes a resumed run identical;
 - calls ``method(batch)`` through DistributedDataParallel when several processes train, with the
@@ -35,6 +35,7 @@ import torch
 from torch import Tensor, nn
 
 from clkit.augment import dense as augment_dense
+from clkit.data import ImageSet
 from clkit.evaluate import knn_monitor
 from clkit.evaluate.features import model_device
 from clkit.train import distributed
@@ -211,7 +212,8 @@ def fit(
         method.gather = distributed.ProcessGather(local=local_logits)
     step = _Step(distributed.wrap(method, device), method, opt, schedule, amp, device, total_steps,
                  graphs=uses_cuda_graphs(mode, device))
-    records = data.to(device)
+    resident_images = device.type == "cuda" and isinstance(data, ImageSet)  # uint8, channels_last, views cut there
+    records = data.to(device, torch.channels_last) if resident_images else data.to(device)
     bar = None
     if progress and distributed.is_main() and start_epoch <= epochs:
         from tqdm.auto import tqdm
