@@ -22,12 +22,13 @@
 #                                       (a same-size shapes stand-in when the CIFAR-10 files are absent: said on line 1)
 #   gpu_breakdown.json, kernels.txt     the kit's step at batch 512 taken apart (augmentation, network, whole step)
 #                                       beside a measured bf16 matrix-product peak; its top kernels; the network's
-#                                       step with cuDNN's benchmark mode, CUDA graphs and inductor's coordinate-
-#                                       descent tuning (inductor's max-autotune compiles for minutes: apart,
-#                                       `python bench/gpu_breakdown.py --variants max_autotune`)
+#                                       step with CUDA graphs (the other settings of its --variants were measured
+#                                       to buy nothing on an H100: bench/results/gpu_h100/README.md; inductor's
+#                                       max-autotune compiles for minutes: apart, `--variants max_autotune`)
 # Each step has its own timeout, so one that hangs cannot eat the others' time; what it printed is kept. The limits
-# (75 + 100 + 90 + 45 + 130 + 180 s, 10.3 minutes) include compiling the kit's networks, which a GPU run does at
-# its start; the steps took 5.8 minutes on an H100 (bench/results/gpu_h100/).
+# (75 + 100 + 90 + 45 + 130 + 100 s, 9 minutes) include compiling the kit's networks, which a GPU run does at its
+# start; all the steps took 5.8 minutes on an H100; runs 3 and 4 (10 epochs, some steps) 4.7 and 4.9
+# minutes (bench/results/gpu_h100/).
 set -u
 OUT_DIR="${1:-${OUT:-bench/results/gpu}}"
 mkdir -p "$OUT_DIR"
@@ -72,7 +73,6 @@ print("graphs" if rows.get("kit_cudagraphs", 0) > 1.02 * rows.get("kit", 0) else
   "$OUT_DIR/pipelines_resnet18_b512.json" 2>/dev/null || echo auto)
 step time_to_accuracy 130 "$PY" bench/time_to_accuracy.py --epochs "${EPOCHS:-15}" --compile "$GRAPHS" \
   --json "$OUT_DIR/time_to_accuracy.json"
-step gpu_breakdown 180 "$PY" bench/gpu_breakdown.py --batch 512 --json "$OUT_DIR/gpu_breakdown.json" \
-  --trace "$OUT_DIR/kernels.txt" --variants cudnn_benchmark cudagraphs coordinate_descent \
-  cudnn_benchmark_coordinate_descent
+step gpu_breakdown 100 "$PY" bench/gpu_breakdown.py --batch 512 --json "$OUT_DIR/gpu_breakdown.json" \
+  --trace "$OUT_DIR/kernels.txt" --variants cudagraphs
 echo "total $(( $(date +%s) - started ))s" | tee -a "$OUT_DIR/summary.txt"
