@@ -92,7 +92,7 @@ def build(r: recipes.Recipe, images, device: torch.device, mode: str | None = No
     method = recipes.build(r, images.shape, len(images.classes)).to(device)
     method.to(memory_format=torch.channels_last)
     if cuda:
-        compile_networks(method, **({} if mode is None else {"mode": mode}))
+        compile_networks(method, mode=mode or "default")
     opt = make_optimizer(method, r.optimizer, r.lr, r.weight_decay, fused=cuda)
     schedule = torch.optim.lr_scheduler.LambdaLR(opt, lambda step: 1.0)
     return method, _Step(method, method, opt, schedule, cuda, device, total_steps=10**9,

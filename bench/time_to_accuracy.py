@@ -3,7 +3,7 @@
     python bench/time_to_accuracy.py                    # the recipe's 200 epochs (a GPU)
     python bench/time_to_accuracy.py --epochs 15        # a short run: the cosine schedule fits 15 epochs
     python bench/time_to_accuracy.py --root /data       # where CIFAR-10 lives in torchvision's layout
-    python bench/time_to_accuracy.py --monitor-every 10 # the race's clock: kNN costs about 40% of a GPU epoch
+    python bench/time_to_accuracy.py --monitor-every 10 # the race's clock counts the monitor's time too
 
 Every setting comes from ``clkit.recipes.recipe("simclr", "cifar10", "full")`` (any option given overrides it).
 After each epoch it prints the epoch, the wall time since the start (training, monitoring and all), the training

@@ -72,7 +72,7 @@ def apply_packed(images: Tensor, packed: Tensor, size: int, kernel_size: int, so
     has those ops at all (p > 0): an op with p = 0 is not run. When :func:`compiled` is on, the compiled version
     of this function runs (one compiled graph per shape and setting).
     """
-    function = _apply_compiled if _compile else _apply
+    function = _compiled_apply() if _compile else _apply
     return function(images, packed, size, kernel_size, solarize_threshold, blur, solarize_on)
 
 
@@ -104,11 +104,8 @@ def _apply(images: Tensor, packed: Tensor, size: int, kernel_size: int, solarize
 
 @functools.cache
 def _compiled_apply():
+    """:func:`_apply` compiled, made once (the first call of each shape and setting compiles its graph)."""
     return torch.compile(_apply, dynamic=False)
-
-
-def _apply_compiled(*args) -> Tensor:
-    return _compiled_apply()(*args)
 
 
 @contextlib.contextmanager

@@ -154,6 +154,7 @@ def fit(
     _check_settings(data, epochs, batch_size * world, optimizer, lr, monitor_every, log_every)
     device = resolve_device(device)
     amp = device.type == "cuda" if amp is None else amp
+    mode = compile_mode(compile, device)  # None: eager networks
     steps_per_epoch = len(data) // (batch_size * world)
     total_steps = epochs * steps_per_epoch
     config = {
@@ -169,7 +170,7 @@ def fit(
         "warmup_epochs": warmup_epochs,
         "seed": seed,
         "amp": amp,
-        "compile": compile_mode(compile, device) or False,
+        "compile": mode or False,
         "device": str(device),
         "world_size": world,
         "gather": gather,
@@ -184,7 +185,6 @@ def fit(
     # Convolutions in NHWC: the layout tensor cores read, and on a CPU oneDNN's faster path (eager, the lessons'
     # CNN trains about 1.3x as fast; bench/bench_pipelines.py). Weights of any other shape are left as they are.
     method.to(memory_format=torch.channels_last)
-    mode = compile_mode(compile, device)
     compiling = mode is not None
     if compiling:
         compile_networks(method, mode=mode)
