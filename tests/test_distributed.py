@@ -87,6 +87,42 @@ def test_a_two_process_checkpoint_resumes_on_one_process(tmp_path):
     assert [e["epoch"] for e in history.epochs] == [1, 2, 3] and history.config["world_size"] == 1
     assert len(history.steps) == 3 * (128 // 32)  # epoch 3 took the global batch's steps
 
+def _monitor_worker(rank: int, world: int, port: int, out: str) -> None:
+    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
+    dist.init_process_group("gloo", rank=rank, world_size=world)
+    torch.set_num_threads(1)
+    try:
+        from clkit import augment, data, evaluate, methods, models, train
+
+        bank, queries = data.make_shapes(37, seed=0), data.make_shapes(11, seed=1)  # 37: shares of 19 and 18
+        train.seed_everything(0)
+        method = methods.SimCLR(models.encoder("small_cnn", width=4), augment.simclr(32), projection_dim=8)
+        history = train.fit(method, data.make_shapes(64, seed=2), epochs=1, batch_size=16, lr=1e-2, progress=False,
+                            monitor=(bank, queries), knn_k=3)
+        embedded = []
+        method.backbone.register_forward_pre_hook(lambda module, args: embedded.append(len(args[0])))
+        shared = evaluate.shared_features(method, bank)
+        shared_count = sum(embedded)
+        torch.save({"shared": shared, "alone": evaluate.features(method, bank), "shared_count": shared_count,
+                    "fit_knn": history.epochs[-1]["knn"],
+                    "alone_knn": evaluate.knn_monitor(bank, queries, k=3)(method)["knn"]},
+                   os.path.join(out, f"monitor{rank}.pt"))
+    finally:
+        dist.destroy_process_group()
+
+
+@pytest.mark.skipif(not dist.is_available(), reason="torch.distributed is not available")
+def test_the_processes_share_out_the_monitors_features_and_each_gets_them_all_in_order(tmp_path):
+    mp.spawn(_monitor_worker, args=(2, _free_port(), str(tmp_path)), nprocs=2, join=True)
+    r0, r1 = (torch.load(tmp_path / f"monitor{r}.pt", weights_only=True) for r in (0, 1))
+    assert (r0["shared_count"], r1["shared_count"]) == (19, 18)  # each process embedded its share of the 37 ...
+    for r in (r0, r1):  # ... and holds all 37 features, in the bank's order, as one process embedding them all
+        assert r["shared"].shape == (37, 32)
+        torch.testing.assert_close(r["shared"], r["alone"])
+        assert r["fit_knn"] == r["alone_knn"]  # fit's monitor (shared) reads what a lone kNN reads
+    assert r0["fit_knn"] == r1["fit_knn"]
+
+
 @pytest.mark.skipif(not dist.is_available(), reason="torch.distributed is not available")
 def test_the_command_line_trains_on_two_processes_and_one_process_resumes(tmp_path):
     import subprocess

@@ -4,7 +4,8 @@ Self-supervised training never sees a label, so we judge the features it learned
 cheap classifier can read off them, the encoder frozen, and by the geometry of the space:
 
 - :mod:`~clkit.evaluate.features`: :func:`features` (h or z, for every evaluation), ``embed``,
-  ``project``, the raw-pixel baseline, BatchNorm calibration of an untrained network;
+  ``project``, the raw-pixel baseline, BatchNorm calibration of an untrained network, the features of a
+  distributed run shared out among its processes;
 - :mod:`~clkit.evaluate.probes`: kNN, linear probe (its strength chosen on a validation split), few-shot, and
   the kNN monitor for ``fit``;
 - :mod:`~clkit.evaluate.readout`: the R² of a ridge regression from the features to a continuous nuisance;
@@ -24,7 +25,8 @@ from clkit.evaluate.clusters import (
     normalized_mutual_information,
     quantile_bins,
 )
-from clkit.evaluate.features import SPACES, calibrate_batchnorm, embed, features, model_device, project, raw_pixels
+from clkit.evaluate.features import (SPACES, calibrate_batchnorm, embed, features, model_device, project, raw_pixels,
+                                     shared_features)
 from clkit.evaluate.geometry import (
     alignment,
     collapse_metrics,
@@ -77,8 +79,8 @@ __all__ = [
     "collapse_metrics", "contrastive_accuracy", "r2_score", "readout_report", "ridge_r2", "validation_split",
     "covariance_spectrum", "cross_class_pairs", "effective_rank", "embed", "extreme_pairs", "features", "few_shot",
     "format_table", "geometry_report", "knn_accuracy", "knn_monitor", "linear_probe", "model_device",
-    "nearest_neighbours", "neighbour_agreement", "per_dimension_std", "project", "raw_pixels", "report", "singular_values", "uniformity",
-    "view_geometry", "within_class_pairs",
+    "nearest_neighbours", "neighbour_agreement", "per_dimension_std", "project", "raw_pixels", "report",
+    "shared_features", "singular_values", "uniformity", "view_geometry", "within_class_pairs",
     "prompt_embeddings", "random_recall", "retrieval_recall", "zero_shot_accuracy", "zero_shot_predict",
     "bag_of_words", "paraphrase_retrieval", "ranks", "sentence_monitor", "sentence_scores", "spearman", "tf_idf",
     "h_spread", "pearson", "preference_accuracy", "preference_report", "spread_measure",

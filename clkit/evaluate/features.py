@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 import torch
+import torch.distributed as dist
 from torch import Tensor, nn
 
 from clkit.data import to_float
@@ -87,6 +88,28 @@ def features(
     finally:
         model.train(was_training)
     return torch.cat(chunks) if chunks else torch.empty(0)
+
+
+def shared_features(model: nn.Module, data: Any, space: str = "h", batch_size: int = 512) -> Tensor:
+    """:func:`features` on the model's device, the work shared by the processes of a distributed run.
+
+    Each of the W processes embeds every W-th item (process r the items r, r + W, ...) and every process receives
+    all N features, in the order of ``data``: a monitor's pass over a dataset takes 1/W of the time. A collective
+    call, which every process must make (as :func:`clkit.train.fit` does for its monitor); in one process it is
+    ``features(model, data, space, batch_size, on_device=True)``.
+    """
+    inputs = _inputs(model, data)
+    world = dist.get_world_size() if dist.is_available() and dist.is_initialized() else 1
+    if world == 1 or len(inputs) < world:  # a process without an item would have no width to send
+        return features(model, inputs, space, batch_size, on_device=True)
+    part = features(model, inputs[dist.get_rank() :: world], space, batch_size, on_device=True)
+    rows = -(-len(inputs) // world)  # the longest share; shorter ones are padded to it
+    padded = part.new_zeros(rows, part.shape[1])
+    padded[: len(part)] = part
+    parts = [torch.empty_like(padded) for _ in range(world)]
+    dist.all_gather(parts, padded)
+    # Row j of process r's share is item j·W + r: interleave the shares; the padding lands past the end.
+    return torch.stack(parts, dim=1).flatten(0, 1)[: len(inputs)]
 
 
 def embed(model: nn.Module, images: Any, batch_size: int = 512, device: str | torch.device | None = None,

@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from clkit.evaluate.features import features
+from clkit.evaluate.features import features, shared_features
 from clkit.evaluate.neighbours import nearest_neighbours
 
 
@@ -314,7 +314,8 @@ def format_table(results: dict[str, dict[str, float]], percent: bool = True) -> 
 # measure tracked over training. Used by notebooks 06–08 (embedding geometry, the hypersphere, collapse).
 
 
-def knn_monitor(bank: Any, queries: Any, k: int = 20, space: str = "h") -> Callable[[nn.Module], dict[str, float]]:
+def knn_monitor(bank: Any, queries: Any, k: int = 20, space: str = "h",
+                shared: bool = False) -> Callable[[nn.Module], dict[str, float]]:
     """A measure for ``fit(measures=[...])``: kNN accuracy of ``queries`` against the labelled ``bank``.
 
     The features stay where the model runs and the neighbours are found there: on a GPU the monitor never
@@ -323,12 +324,19 @@ def knn_monitor(bank: Any, queries: Any, k: int = 20, space: str = "h") -> Calla
     Args:
         bank, queries: records with labels (e.g. the training set and the test set).
         k: neighbours; space: ``"h"`` (backbone) or ``"z"`` (projection).
+        shared: in a distributed run, each process embeds a share of the items and every process gets them all
+            (:func:`~clkit.evaluate.features.shared_features`); every process must then call the measure at the
+            same points, as ``fit``'s own monitor does. Off: each process embeds everything itself.
     Returns:
         a function ``method -> {"knn": accuracy}``.
     """
 
+    def embed(method: nn.Module, records: Any) -> Tensor:
+        if shared:
+            return shared_features(method, records, space)
+        return features(method, records, space, on_device=True)
+
     def measure(method: nn.Module) -> dict[str, float]:
-        return {"knn": knn_accuracy(features(method, bank, space, on_device=True), bank.labels,
-                                    features(method, queries, space, on_device=True), queries.labels, k=k)}
+        return {"knn": knn_accuracy(embed(method, bank), bank.labels, embed(method, queries), queries.labels, k=k)}
 
     return measure

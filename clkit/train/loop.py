@@ -15,7 +15,8 @@ step's loss and logs) and a record (images, image–caption pairs or sentences),
 - keeps losses and logs on the device and reads them every ``log_every`` steps (each read
   is a host synchronisation), which is also when the NaN guard looks;
 - shows a progress bar (a widget in Jupyter, text in a terminal) on rank 0;
-- runs the kNN monitor and other ``measures`` each ``monitor_every`` epochs;
+- runs the kNN monitor and other ``measures`` each ``monitor_every`` epochs (the monitor's features shared
+  out among the processes of a distributed run);
 - writes a checkpoint and ``history.json`` into ``out`` after every epoch (rank 0), resumes
   from them, and keeps them intact if a run is interrupted or its loss turns NaN/Inf;
 - warns once when a whole epoch's loss sits at the value the method's loss takes when every
@@ -120,7 +121,7 @@ def fit(
             seeding before it is built, see :func:`seed_everything`).
         amp: bf16 autocast; default on for CUDA, off for the CPU.
         monitor: ``(bank, queries)`` records for the kNN monitor on frozen features
-            (shorthand for ``measures=[clkit.evaluate.knn_monitor(bank, queries, k=knn_k)]``).
+            (shorthand for ``measures=[clkit.evaluate.knn_monitor(bank, queries, k=knn_k, shared=True)]``).
         monitor_every: epochs between measurements (the last epoch is always measured).
         knn_k: neighbours for the monitor.
         measures: functions of the method returning ``{name: value}``, run at epoch 0 and every
@@ -202,7 +203,7 @@ def fit(
             print(f"Nothing to train: {out} holds this run, finished ({history.describe_last()}); "
                   f"{advice.restart} to train it again")
 
-    measures = ([knn_monitor(*monitor, k=knn_k)] if monitor is not None else []) + list(measures)
+    measures = ([knn_monitor(*monitor, k=knn_k, shared=True)] if monitor is not None else []) + list(measures)
     if measures and not history.epochs:
         history.epochs.append({"epoch": 0, **_measure(method, measures, amp)})
 
