@@ -7,6 +7,7 @@ A run of two processes resumes on one (the global batch kept), and the command l
 processes itself (``--devices 2``). tests/test_gathering.py checks the step against one process.
 """
 
+import contextlib
 import os
 import socket
 
@@ -22,6 +23,18 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+@contextlib.contextmanager
+def _process_group(rank: int, world: int, port: int):
+    """This process as ``rank`` of a gloo group of ``world`` on this machine, one thread each; left at the end."""
+    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
+    dist.init_process_group("gloo", rank=rank, world_size=world)
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        dist.destroy_process_group()
+
+
 def _interrupt_after(epochs: int):
     def callback(record: dict) -> None:
         if record["epoch"] == epochs:
@@ -30,10 +43,7 @@ def _interrupt_after(epochs: int):
 
 
 def _worker(rank: int, world: int, port: int, out: str) -> None:
-    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
-    dist.init_process_group("gloo", rank=rank, world_size=world)
-    torch.set_num_threads(1)
-    try:
+    with _process_group(rank, world, port):
         from clkit import augment, data, methods, models, train
 
         records = data.make_shapes(128, seed=0)
@@ -50,8 +60,6 @@ def _worker(rank: int, world: int, port: int, out: str) -> None:
                     "world_size": history.config["world_size"], "global_batch": history.config["global_batch_size"],
                     "global_bn": any(isinstance(m, train.distributed.GlobalBatchNorm) for m in method.modules()),
                     "gather_after": method.gather}, os.path.join(out, f"rank{rank}.pt"))
-    finally:
-        dist.destroy_process_group()
 
 
 @pytest.mark.skipif(not dist.is_available(), reason="torch.distributed is not available")
@@ -88,10 +96,7 @@ def test_a_two_process_checkpoint_resumes_on_one_process(tmp_path):
     assert len(history.steps) == 3 * (128 // 32)  # epoch 3 took the global batch's steps
 
 def _monitor_worker(rank: int, world: int, port: int, out: str) -> None:
-    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
-    dist.init_process_group("gloo", rank=rank, world_size=world)
-    torch.set_num_threads(1)
-    try:
+    with _process_group(rank, world, port):
         from clkit import augment, data, evaluate, methods, models, train
 
         bank, queries = data.make_shapes(37, seed=0), data.make_shapes(11, seed=1)  # 37: shares of 19 and 18
@@ -107,8 +112,6 @@ def _monitor_worker(rank: int, world: int, port: int, out: str) -> None:
                     "fit_knn": history.epochs[-1]["knn"],
                     "alone_knn": evaluate.knn_monitor(bank, queries, k=3)(method)["knn"]},
                    os.path.join(out, f"monitor{rank}.pt"))
-    finally:
-        dist.destroy_process_group()
 
 
 @pytest.mark.skipif(not dist.is_available(), reason="torch.distributed is not available")
