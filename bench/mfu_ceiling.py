@@ -1,4 +1,4 @@
-"""How high the MFU of the kit's GPU step can go, from the network's arithmetic, its memory traffic and a measured run.
+"""How high the MFU of the kit's GPU step can go: the network's arithmetic and memory traffic, and a measured run.
 
     python bench/mfu_ceiling.py                    # ResNet-18 (CIFAR stem) + SimCLR head, the H100 runs' files
     python bench/mfu_ceiling.py --trace kernels.txt --breakdown gpu_breakdown.json --pipelines pipelines.json
@@ -14,7 +14,10 @@ With the convolutions as separate kernels (cuDNN's), a BatchNorm'd activation of
   gradient written (ReLU's mask fused): 5 passes;
 
 and a residual add reads its shortcut once forward and once backward (the gradients of the two paths meet):
-2 passes. So the step takes at least ``FLOP / R + bytes / B``, and MFU is at most ``FLOP / step / peak``.
+2 passes. So the step takes at least ``FLOP / R + bytes / B``, and MFU is at most ``FLOP / step / peak``. An
+activation smaller than the L2 cache could in principle make its repeat passes there: a second, lower floor counts
+only the activations larger than the cache. Neither holds for kernels that fold the normalisation into the
+convolutions (cuDNN's fused graphs, which PyTorch does not use): the bound is for the network as PyTorch runs it.
 
 The script counts the network's BatchNorm'd and added elements (forward hooks on the CPU), takes R from a kernel
 trace of ``bench/gpu_breakdown.py --trace`` (cuDNN's convolution time over the trace's steps), the measured bf16
@@ -42,18 +45,17 @@ BANDWIDTH_TBPS: tuple[tuple[str, float], ...] = (("H100 PCIe", 2.0), ("H100 NVL"
 BN_PASSES, ADD_PASSES, BYTES_PER_ELEMENT = 8, 2, 2  # see the module's docstring; bf16 activations
 
 
-def elementwise_elements(network: nn.Module, shape: tuple[int, int, int]) -> tuple[int, int, int, int]:
-    """Per view: (BatchNorm layers, their output elements, residual adds, the added elements) of one forward pass.
-
-    A residual add is counted at the output of each torchvision ``BasicBlock`` or ``Bottleneck``."""
-    counts = {"bn": [], "add": []}
+def elementwise_sizes(network: nn.Module, shape: tuple[int, int, int]) -> dict[str, list[int]]:
+    """Per view, the elements of each BatchNorm's output (``"bn"``) and of each residual add (``"add"``, counted at
+    the output of a torchvision ``BasicBlock`` or ``Bottleneck``) in one forward pass, in the order they run."""
+    sizes: dict[str, list[int]] = {"bn": [], "add": []}
     hooks = []
     for module in network.modules():
         kind = ("bn" if isinstance(module, nn.modules.batchnorm._BatchNorm)
                 else "add" if type(module).__name__ in ("BasicBlock", "Bottleneck") else None)
         if kind:
             hooks.append(module.register_forward_hook(
-                lambda m, args, out, kind=kind: counts[kind].append(out[0].numel())))
+                lambda m, args, out, kind=kind: sizes[kind].append(out[0].numel())))
     was_training = network.training
     network.train()
     try:
@@ -63,7 +65,20 @@ def elementwise_elements(network: nn.Module, shape: tuple[int, int, int]) -> tup
         network.train(was_training)
         for hook in hooks:
             hook.remove()
-    return len(counts["bn"]), sum(counts["bn"]), len(counts["add"]), sum(counts["add"])
+    return sizes
+
+
+def least_traffic(sizes: dict[str, list[int]], views: int, above_bytes: float = 0.0) -> float:
+    """Bytes the element-wise work must move through device memory in one step of ``views`` views (see the
+    module's docstring), counting only the activations larger than ``above_bytes`` (an L2 cache's size: a smaller
+    one could in principle stay in the cache between its passes)."""
+    total = 0.0
+    for kind, passes in (("bn", BN_PASSES), ("add", ADD_PASSES)):
+        for elements in sizes[kind]:
+            size = views * elements * BYTES_PER_ELEMENT
+            if size > above_bytes:
+                total += passes * size
+    return total
 
 
 def _ms(text: str) -> float:
@@ -93,6 +108,7 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--pipelines", type=Path, default=RESULTS / "run4_pipelines_resnet18_b512.json")
     p.add_argument("--bandwidth", type=float, help="memory bandwidth, TB/s (default: the datasheet's for the "
                    "breakdown's device, where known)")
+    p.add_argument("--l2-mb", type=float, default=50.0, help="the L2 cache, MiB (an H100's and H200's: 50)")
     p.add_argument("--target", type=float, default=0.35, help="the MFU to say the convolutions' need for")
     p.add_argument("--json", help="also write the figures here")
     args = p.parse_args(argv)
@@ -112,41 +128,48 @@ def main(argv: list[str] | None = None) -> dict:
     flop = breakdown["flop_per_image"] * batch  # MFU's count: both views, forward × 3
     r = recipes.recipe("simclr", "cifar10", "full")
     method = recipes.build(r, (3, 32, 32), 10)
-    n_bn, bn_elements, n_add, add_elements = elementwise_elements(nn.Sequential(method.backbone, method.head),
-                                                                  (3, 32, 32))
-    traffic = 2 * batch * BYTES_PER_ELEMENT * (BN_PASSES * bn_elements + ADD_PASSES * add_elements)
-    memory_ms = traffic / (args.bandwidth * 1e12) * 1e3
+    sizes = elementwise_sizes(nn.Sequential(method.backbone, method.head), (3, 32, 32))
+    floors = {"every activation": least_traffic(sizes, 2 * batch),
+              f"those over {args.l2_mb:g} MB": least_traffic(sizes, 2 * batch, args.l2_mb * 2**20)}
+    floor_ms = {name: traffic / (args.bandwidth * 1e12) * 1e3 for name, traffic in floors.items()}
     conv_ms, busy_ms = trace_times(args.trace)
     step_ms = batch / kit["images_per_s"] * 1e3
     rows = {}
-    for name, rate in (("convolutions as measured", flop / conv_ms * 1e3),
-                       ("at the measured matmul rate", breakdown["matmul_tflops"] * 1e12),
-                       ("at the datasheet peak", peak)):
-        ms = flop / rate * 1e3 + memory_ms
-        rows[name] = {"conv_tflops": rate / 1e12, "step_ms": ms, "mfu": flop / (ms * 1e-3) / peak}
+    rates = {"as measured": flop / conv_ms * 1e3, "at the measured matmul rate": breakdown["matmul_tflops"] * 1e12,
+             "at the datasheet peak": peak}
+    for name, rate in rates.items():
+        steps = {floor: flop / rate * 1e3 + ms for floor, ms in floor_ms.items()}
+        rows[name] = {"conv_tflops": rate / 1e12, "step_ms": steps,
+                      "mfu": {floor: flop / (ms * 1e-3) / peak for floor, ms in steps.items()}}
     needed_step = flop / (args.target * peak) * 1e3
-    needed_rate = flop / ((needed_step - memory_ms) * 1e-3)
+    needed_rate = {floor: flop / ((needed_step - ms) * 1e-3) for floor, ms in floor_ms.items()}
     result = {
-        "device": breakdown["device"], "batch": batch, "flop_per_step": flop, "bn_layers": n_bn,
-        "bn_elements_per_view": bn_elements, "adds": n_add, "add_elements_per_view": add_elements,
-        "least_traffic_gb": traffic / 1e9, "bandwidth_tbps": args.bandwidth, "memory_floor_ms": memory_ms,
+        "device": breakdown["device"], "batch": batch, "flop_per_step": flop, "sizes_per_view": sizes,
+        "least_traffic_gb": {name: traffic / 1e9 for name, traffic in floors.items()},
+        "bandwidth_tbps": args.bandwidth, "l2_mb": args.l2_mb, "memory_floor_ms": floor_ms,
         "trace_conv_ms": conv_ms, "trace_busy_ms": busy_ms, "measured_step_ms": step_ms,
         "measured_mfu": flop / (step_ms * 1e-3) / peak, "ceilings": rows, "target": args.target,
-        "target_step_ms": needed_step, "target_conv_tflops": needed_rate / 1e12,
+        "target_step_ms": needed_step, "target_conv_tflops": {k: v / 1e12 for k, v in needed_rate.items()},
     }
     print(f"{r.encoder} + SimCLR head, batch {batch} ({2 * batch} views), {breakdown['device']}: "
           f"{flop / 1e12:.2f} TFLOP a step (MFU's count), datasheet {peak / 1e12:.0f} TFLOP/s")
-    print(f"element-wise work: {n_bn} BatchNorms over {bn_elements:,} elements a view, {n_add} residual adds over "
-          f"{add_elements:,}; at least {traffic / 1e9:.2f} GB a step, {memory_ms:.2f} ms at {args.bandwidth} TB/s")
+    print(f"element-wise work: {len(sizes['bn'])} BatchNorms over {sum(sizes['bn']):,} elements a view, "
+          f"{len(sizes['add'])} residual adds over {sum(sizes['add']):,}; through memory at least")
+    for name, traffic in floors.items():
+        print(f"  {name + ':':<20} {traffic / 1e9:6.2f} GB a step, {floor_ms[name]:.2f} ms at {args.bandwidth} TB/s")
     print(f"kernel trace ({args.trace.name}): convolutions {conv_ms:.2f} ms a step, GPU busy {busy_ms:.2f} ms, "
-          f"so {busy_ms - conv_ms:.2f} ms of other work against the {memory_ms:.2f} ms floor")
-    print(f"{'convolutions':<30} {'TFLOP/s':>8} {'step ms':>8} {'MFU':>7}")
+          f"so {busy_ms - conv_ms:.2f} ms of other work")
+    names = list(floors)
+    print(f"{'convolutions':<28} {'TFLOP/s':>8}" + "".join(f" {'step ms':>8} {'MFU':>6}" for _ in names)
+          + "   (element-wise floor: " + " | ".join(names) + ")")
     for name, row in rows.items():
-        print(f"{name:<30} {row['conv_tflops']:>8.0f} {row['step_ms']:>8.2f} {row['mfu']:>7.1%}")
-    print(f"{'measured: fit (' + args.pipelines.name + ')':<30} {'':>8} {step_ms:>8.2f} {result['measured_mfu']:>7.1%}")
+        print(f"{name:<28} {row['conv_tflops']:>8.0f}"
+              + "".join(f" {row['step_ms'][n]:>8.2f} {row['mfu'][n]:>6.1%}" for n in names))
+    print(f"{'measured: fit, ' + args.pipelines.name:<37} {step_ms:>8.2f} {result['measured_mfu']:>6.1%}")
     print(f"{args.target:.0%} MFU needs a {needed_step:.2f} ms step: with the element-wise work at its floor, "
-          f"convolutions at {needed_rate / 1e12:.0f} TFLOP/s ({needed_rate / peak:.0%} of the datasheet peak; "
-          f"measured {rows['convolutions as measured']['conv_tflops']:.0f})")
+          f"convolutions at " + " | ".join(f"{needed_rate[n] / 1e12:.0f}" for n in names)
+          + " TFLOP/s (" + " | ".join(f"{needed_rate[n] / peak:.0%}" for n in names)
+          + f" of the datasheet peak; measured {rows['as measured']['conv_tflops']:.0f})")
     if args.json:
         Path(args.json).write_text(json.dumps(result, indent=1))
     return result

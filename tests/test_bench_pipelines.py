@@ -82,17 +82,22 @@ def test_gpu_breakdown_takes_a_step_apart_on_a_cpu_too(tmp_path, monkeypatch, ca
 def test_the_mfu_ceiling_counts_resnet18s_elementwise_work_and_reads_the_h100_runs(capsys):
     ceiling = _script("mfu_ceiling")
     result = ceiling.main([])  # the recorded H100 files: run 3's kernel trace and breakdown, run 4's kit row
-    per_size = 64 * 32 * 32 + 128 * 16 * 16 + 256 * 8 * 8 + 512 * 4 * 4  # one activation at each stage's size
+    stages = [64 * 32 * 32, 128 * 16 * 16, 256 * 8 * 8, 512 * 4 * 4]  # one activation at each stage's size
     # ResNet-18 (CIFAR stem): at each stage four BatchNorms in its blocks and one more (the stem's or a shortcut's);
     # the SimCLR head's BatchNorm1d(512); a residual add at the end of each of the eight blocks
-    assert (result["bn_layers"], result["bn_elements_per_view"]) == (21, 5 * per_size + 512)
-    assert (result["adds"], result["add_elements_per_view"]) == (8, 2 * per_size)
+    sizes = result["sizes_per_view"]
+    assert sorted(sizes["bn"]) == sorted([size for size in stages for _ in range(5)] + [512])
+    assert sorted(sizes["add"]) == sorted(stages * 2)
     views = 2 * result["batch"]
-    assert result["least_traffic_gb"] == pytest.approx(views * 2 * (8 * (5 * per_size + 512) + 2 * 2 * per_size) / 1e9)
+    every = views * 2 * (8 * (5 * sum(stages) + 512) + 2 * 2 * sum(stages))  # bf16: 8 passes, an add's 2
+    over_l2 = views * 2 * (8 + 2 * 2 / 5) * 5 * sum(stages[:2])  # at 1,024 views, only stages 1-2 exceed 50 MiB
+    assert list(result["least_traffic_gb"].values()) == pytest.approx([every / 1e9, over_l2 / 1e9])
     assert result["trace_conv_ms"] == pytest.approx((24.493 + 13.518) / 5)  # the two operators' rows, 5 steps
     assert result["trace_busy_ms"] == pytest.approx(67.793 / 5)
-    measured = result["ceilings"]["convolutions as measured"]
-    assert measured["step_ms"] == pytest.approx(result["trace_conv_ms"] + result["memory_floor_ms"])
-    assert measured["mfu"] == pytest.approx(result["flop_per_step"] / (measured["step_ms"] / 1e3) / 989e12)
-    assert result["measured_mfu"] < measured["mfu"] < result["target"]  # the note's claim, from these files
+    for floor, floor_ms in result["memory_floor_ms"].items():
+        measured = result["ceilings"]["as measured"]
+        assert measured["step_ms"][floor] == pytest.approx(result["trace_conv_ms"] + floor_ms)
+        assert measured["mfu"][floor] == pytest.approx(result["flop_per_step"] / measured["step_ms"][floor] * 1e3
+                                                       / 989e12)
+        assert result["measured_mfu"] < measured["mfu"][floor] < result["target"]  # the README's claim
     assert "35% MFU needs" in capsys.readouterr().out
