@@ -17,7 +17,8 @@ and a residual add reads its shortcut once forward and once backward (the gradie
 2 passes. So the step takes at least ``FLOP / R + bytes / B``, and MFU is at most ``FLOP / step / peak``. An
 activation smaller than the L2 cache could in principle make its repeat passes there: a second, lower floor counts
 only the activations larger than the cache. Neither holds for kernels that fold the normalisation into the
-convolutions (cuDNN's fused graphs, which PyTorch does not use): the bound is for the network as PyTorch runs it.
+convolutions (cuDNN's fused graphs, which PyTorch's training path does not use): the bound is for the network as
+PyTorch trains it.
 
 The script counts the network's BatchNorm'd and added elements (forward hooks on the CPU), takes R from a kernel
 trace of ``bench/gpu_breakdown.py --trace`` (cuDNN's convolution time over the trace's steps), the measured bf16
