@@ -361,3 +361,61 @@ def test_cuda_graphs_train_on_a_gpu_like_the_default_compiled_networks(tiny):
     assert hg.config["compile"] == "reduce-overhead"
     torch.testing.assert_close(torch.tensor(hg.steps), torch.tensor(hp.steps), rtol=1e-2, atol=1e-3)
     assert hg.epochs[-1]["knn"] > 0
+
+
+_PAGE_FAULTS = """
+import json, resource, torch
+from clkit.train.memory import _status_kib, reuse_freed_memory
+
+def faults(n=8):  # minor page faults of each of n steps that allocate, fill and free 64 + 36 MiB
+    out = []
+    for _ in range(n):
+        before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+        x, y = torch.empty(16 << 20).fill_(1.0), torch.empty(9 << 20).fill_(1.0)
+        del x, y
+        out.append(resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before)
+    return out
+
+outside = faults()
+with reuse_freed_memory() as took:
+    inside = faults()
+    with reuse_freed_memory():
+        pass
+    nested = faults(3)  # still inside the outer block
+    kept = _status_kib("VmRSS")
+print(json.dumps({"took": took, "outside": outside, "inside": inside, "nested": nested,
+                  "returned_kib": kept - _status_kib("VmRSS")}))
+"""
+
+
+@pytest.mark.skipif(not train.memory._glibc(), reason="keeping freed memory is glibc's (Linux)")
+def test_a_cpu_steps_freed_memory_is_kept_for_the_next_step_and_returned_after(tmp_path):
+    import subprocess
+    import sys
+
+    # A fresh process: the C heap's state is not what earlier tests left in this one
+    run = subprocess.run([sys.executable, "-c", _PAGE_FAULTS], capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stderr[-2000:]
+    result = json.loads(run.stdout.strip().splitlines()[-1])
+    pages = (16 + 9) * 2**20 * 4 // 4096  # a step's 100 MiB of float32, in 4 KiB pages
+    assert result["took"] and min(result["outside"][1:]) > 0.9 * pages  # every step faults its pages in afresh ...
+    assert sum(result["inside"][4:]) < 0.01 * pages  # ... but within the block, once warm, none
+    assert sum(result["nested"]) < 0.01 * pages  # a nested block's end leaves the outer one in force
+    assert result["returned_kib"] > 0.75 * 100 * 1024  # its end gives the kept memory back
+
+
+def test_fit_trains_inside_reuse_freed_memory(tiny, monkeypatch):
+    from clkit.train import loop
+
+    inside = []
+
+    @contextlib.contextmanager
+    def recording():
+        inside.append("entered")
+        yield True
+        inside.append("left")
+
+    monkeypatch.setattr(loop, "reuse_freed_memory", recording)
+    train.fit(simclr(), tiny, epochs=2, batch_size=64, progress=False,
+              callbacks=[lambda record: inside.append(record["epoch"])])
+    assert inside == ["entered", 1, 2, "left"]  # one block around every epoch

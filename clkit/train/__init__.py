@@ -9,6 +9,7 @@
   BatchNorm over the global batch;
 - :mod:`~clkit.train.files`: atomic writes, the run folder checked before training, damaged files named;
 - :mod:`~clkit.train.memory`: :class:`PeakMemory`, the peak memory a stretch of training added;
+  :func:`reuse_freed_memory`, which keeps a CPU step's freed memory for the next step (no page faults);
 - :mod:`~clkit.train.toy`: the margin lesson's 2-D toy: losses that report the push on every negative, a seconds-long trainer.
 """
 
@@ -18,7 +19,7 @@ from clkit.train.files import DamagedFile, atomic_save, atomic_write_text, writa
 from clkit.train.history import History
 from clkit.train.loop import fit, resolve_device, seed_everything
 from clkit.train.optim import LARS, OPTIMIZERS
-from clkit.train.memory import PeakMemory
+from clkit.train.memory import PeakMemory, reuse_freed_memory
 from clkit.train.toy import (
     Push,
     ToyLoss,
@@ -34,7 +35,7 @@ from clkit.train.toy import (
 
 __all__ = [
     "CHECKPOINT", "COMPILE_MODES", "HISTORY", "LARS", "Advice", "DamagedFile", "History", "OPTIMIZERS", "PeakMemory", "atomic_save", "atomic_write_text",
-    "fit", "read_checkpoint", "resolve_device", "seed_everything", "writable_folder",
+    "fit", "read_checkpoint", "resolve_device", "reuse_freed_memory", "seed_everything", "writable_folder",
     "Push", "ToyLoss", "ToyRun", "fit_toy", "margin_loss", "mine_triplets", "nt_xent_loss", "toy_mlp", "triplet_loss",
     "zero_temperature_limit",
 ]

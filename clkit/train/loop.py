@@ -10,7 +10,8 @@ step's loss and logs) and a record (images, image–caption pairs or sentences),
 - calls ``method(batch)`` through DistributedDataParallel when several processes train, with the
   losses' negatives gathered from every process and BatchNorm over the global batch (see
   :mod:`clkit.train.distributed`): W processes of N images train as one process of W·N;
-- keeps convolution weights channels_last; uses bf16 autocast on a GPU, float32 on a CPU; on a GPU also
+- keeps convolution weights channels_last, and on a CPU the memory each step frees for the next
+  (:func:`~clkit.train.memory.reuse_freed_memory`); uses bf16 autocast on a GPU, float32 on a CPU; on a GPU also
   compiles the networks and the augmentation (``torch.compile``) and steps a fused optimiser;
 - keeps losses and logs on the device and reads them every ``log_every`` steps (each read
   is a host synchronisation), which is also when the NaN guard looks;
@@ -43,6 +44,7 @@ from clkit.train import distributed
 from clkit.train.checkpoint import CHECKPOINT, Advice, restore, save_checkpoint
 from clkit.train.compiling import compile_mode, compile_networks, eager, uses_cuda_graphs
 from clkit.train.files import writable_folder
+from clkit.train.memory import reuse_freed_memory
 from clkit.train.history import History
 from clkit.train.optim import OPTIMIZERS, lr_factor, make_optimizer
 
@@ -221,31 +223,32 @@ def fit(
 
         bar = tqdm(total=total_steps, initial=(start_epoch - 1) * steps_per_epoch, unit="step", desc="train")
     epoch, saved = start_epoch, start_epoch - 1  # saved: the epoch out/checkpoint.pt holds
-    try:
-        for epoch in range(start_epoch, epochs + 1):
-            with augment_dense.compiled(compiling):  # the views' GPU path compiled too (a CPU's path never is)
-                record = _train_epoch(step, records, batch_size, seed, epoch, steps_per_epoch, log_every, history,
-                                      bar)
-            if measures and (epoch % monitor_every == 0 or epoch == epochs):
-                record.update(_measure(method, measures, amp))
-            history.epochs.append(record)
-            if epoch > 1 and _sits_at(record["loss"], collapsed):  # not epoch 1: random networks start near it
-                _warn_collapsed(record, collapsed, lr, bar)
-                collapsed = None  # once per run
+    with reuse_freed_memory():  # each step reuses the pages the last one freed (the C heap's, on a CPU)
+        try:
+            for epoch in range(start_epoch, epochs + 1):
+                with augment_dense.compiled(compiling):  # the views' GPU path compiled too (a CPU's path never is)
+                    record = _train_epoch(step, records, batch_size, seed, epoch, steps_per_epoch, log_every, history,
+                                          bar)
+                if measures and (epoch % monitor_every == 0 or epoch == epochs):
+                    record.update(_measure(method, measures, amp))
+                history.epochs.append(record)
+                if epoch > 1 and _sits_at(record["loss"], collapsed):  # not epoch 1: random networks start near it
+                    _warn_collapsed(record, collapsed, lr, bar)
+                    collapsed = None  # once per run
+                if bar is not None:
+                    bar.set_postfix({k: f"{v:.3f}" for k, v in record.items() if k in ("loss", "knn")})
+                if out is not None and distributed.is_main():
+                    save_checkpoint(out, method, opt, schedule, epoch, history)
+                    saved = epoch
+                for callback in callbacks:
+                    callback(record)
+        except KeyboardInterrupt:
+            history.interrupted = True
+        finally:
+            if world > 1:
+                method.gather = gather_before  # the process group may not outlive the run
             if bar is not None:
-                bar.set_postfix({k: f"{v:.3f}" for k, v in record.items() if k in ("loss", "knn")})
-            if out is not None and distributed.is_main():
-                save_checkpoint(out, method, opt, schedule, epoch, history)
-                saved = epoch
-            for callback in callbacks:
-                callback(record)
-    except KeyboardInterrupt:
-        history.interrupted = True
-    finally:
-        if world > 1:
-            method.gather = gather_before  # the process group may not outlive the run
-        if bar is not None:
-            bar.close()  # before any message, so that it starts on a line of its own
+                bar.close()  # before any message, so that it starts on a line of its own
     if history.interrupted and distributed.is_main():
         if out is None:
             kept = "no checkpoint was written (pass out=... to keep one)"
