@@ -62,6 +62,16 @@ def test_time_to_accuracy_monitors_every_so_many_epochs_and_after_the_last(tmp_p
     records = tta.main(["--root", str(tmp_path), "--n-train", "64", "--epochs", "3", "--batch-size", "32",
                         "--encoder", "small_cnn", "--device", "cpu", "--monitor-every", "2"])
     assert ["knn" in r for r in records] == [False, True, True]
+    out = capsys.readouterr().out
+    assert "kNN ≥ 85%: " in out and "kNN ≥ 90%: " in out  # the race's marks, reached or not, said at the end
+
+
+def test_time_to_accuracy_reports_the_first_epoch_at_each_target():
+    tta = _script("time_to_accuracy")
+    records = [{"epoch": 1, "wall_s": 20.0}, {"epoch": 2, "wall_s": 30.0, "knn": 0.86},
+               {"epoch": 3, "wall_s": 40.0, "knn": 0.84}, {"epoch": 4, "wall_s": 55.0, "knn": 0.91}]
+    assert tta.time_to_targets(records, (0.85, 0.90, 0.95)) == {
+        "0.85": {"epoch": 2, "wall_s": 30.0}, "0.90": {"epoch": 4, "wall_s": 55.0}, "0.95": None}
 
 
 def test_gpu_breakdown_takes_a_step_apart_on_a_cpu_too(tmp_path, monkeypatch, capsys):
