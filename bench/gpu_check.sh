@@ -26,9 +26,10 @@
 #                                       to buy nothing on an H100: bench/results/gpu_h100/README.md; inductor's
 #                                       max-autotune compiles for minutes: apart, `--variants max_autotune`);
 #                                       then, into summary.txt, the step's MFU ceiling from these files
-#                                       (bench/mfu_ceiling.py: its convolutions' rate and its least memory traffic)
+#                                       (bench/mfu_ceiling.py: its convolutions' rate and its least memory traffic);
+#                                       the optimiser's step alone, the kit's LARS beside lightly's and the SGD
 # Each step has its own timeout, so one that hangs cannot eat the others' time; what it printed is kept. The limits
-# (75 + 100 + 90 + 45 + 130 + 100 + 30 s, 9.5 minutes) include compiling the kit's networks, which a GPU run does at its
+# (75 + 100 + 90 + 45 + 130 + 100 + 30 + 30 s, 10 minutes) include compiling the kit's networks, which a GPU run does at its
 # start; all the steps took 5.8 minutes on an H100; runs 3 and 4 (10 epochs, some steps) 4.7 and 4.9
 # minutes (bench/results/gpu_h100/).
 set -u
@@ -77,6 +78,7 @@ step time_to_accuracy 130 "$PY" bench/time_to_accuracy.py --epochs "${EPOCHS:-15
   --json "$OUT_DIR/time_to_accuracy.json"
 step gpu_breakdown 100 "$PY" bench/gpu_breakdown.py --batch 512 --json "$OUT_DIR/gpu_breakdown.json" \
   --trace "$OUT_DIR/kernels.txt" --variants cudagraphs
+step optimiser_step 30 "$PY" bench/bench_optim.py
 step mfu_ceiling 30 "$PY" bench/mfu_ceiling.py --trace "$OUT_DIR/kernels.txt" \
   --breakdown "$OUT_DIR/gpu_breakdown.json" --pipelines "$OUT_DIR/pipelines_resnet18_b512.json"
 echo "total $(( $(date +%s) - started ))s" | tee -a "$OUT_DIR/summary.txt"

@@ -111,3 +111,12 @@ def test_the_mfu_ceiling_counts_resnet18s_elementwise_work_and_reads_the_h100_ru
                                                        / 989e12)
         assert result["measured_mfu"] < measured["mfu"][floor] < result["target"]  # the README's claim
     assert "35% MFU needs" in capsys.readouterr().out
+
+
+def test_the_optimiser_bench_steps_every_optimiser_with_gradients(capsys):
+    bench = _script("bench_optim")
+    result = bench.main(["--device", "cpu", "--encoder", "small_cnn", "--steps", "2", "--warmup", "1"])
+    assert set(result["ms"]) == {"kit LARS", "lightly LARS", "kit SGD"}
+    for name, ms in result["ms"].items():
+        assert isinstance(ms, float) and ms > 0 or (name == "lightly LARS" and "not installed" in ms)
+    assert "kit LARS ×" in capsys.readouterr().out

@@ -43,6 +43,26 @@ def test_lars_follows_its_formula_written_out(decay, momentum, adapt):
     torch.testing.assert_close(p.detach().double(), expected, rtol=1e-5, atol=1e-6)
 
 
+@pytest.mark.parametrize("adapt", [True, False])
+def test_lars_steps_a_whole_group_at_once_as_each_tensor_alone(adapt):
+    # One group of tensors of several shapes, one of them zero and one without a gradient, three steps with
+    # momentum: each tensor moves as the formula moves it alone; the one without a gradient stays where it was.
+    g = torch.Generator().manual_seed(1)
+    shapes = [(6, 5), (4, 3, 3, 3), (7,)]
+    starts = [torch.randn(*s, generator=g) for s in shapes] + [torch.zeros(2, 2)]
+    grads = [[torch.randn(*w.shape, generator=g) for _ in range(3)] for w in starts]
+    params = [nn.Parameter(w.clone()) for w in starts] + [nn.Parameter(torch.ones(3))]
+    opt = LARS([{"params": params, "adapt": adapt}], lr=0.5, momentum=0.9, weight_decay=1e-3, trust_coefficient=0.02)
+    for step in range(3):
+        for p, gs in zip(params, grads):
+            p.grad = gs[step].clone()
+        opt.step()
+    for p, w, gs in zip(params, starts, grads):
+        expected = lars_by_hand(w, gs, lr=0.5, momentum=0.9, decay=1e-3, eta=0.02, adapt=adapt)
+        torch.testing.assert_close(p.detach().double(), expected, rtol=1e-5, atol=1e-6)
+    assert torch.equal(params[-1].detach(), torch.ones(3)) and params[-1] not in opt.state
+
+
 def test_an_adapted_step_moves_a_layer_by_lr_times_eta_of_its_norm_whatever_the_gradients_scale():
     for scale in (1e-4, 1.0, 1e4):
         p = nn.Parameter(torch.full((10, 10), 0.5))
