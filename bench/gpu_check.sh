@@ -59,7 +59,7 @@ step() {  # step NAME TIMEOUT_S COMMAND...   (skipped when ONLY is set and does 
 }
 
 step gpu_tests 75 "$PY" -m pytest -q -o addopts="" -p no:cacheprovider -p no:logging tests/test_augment.py tests/test_data.py \
-  tests/test_train.py tests/test_evaluate.py \
+  tests/test_train.py tests/test_evaluate.py tests/test_optim.py \
   -k "gpu or cuda or host_wait or synchronise"
 step pipelines_resnet18_b512 100 "$PY" bench/bench_pipelines.py --model resnet18 --batch 512 --steps 100 --warmup 5 \
   --workers "$WORKERS" --pipelines torchvision kornia lightly kit kit_cudagraphs \

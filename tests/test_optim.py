@@ -150,3 +150,25 @@ def test_fit_trains_simclr_with_lars_and_resumes_its_momentum(small_shapes, tmp_
     resumed, _ = run(out=tmp_path)
     for a, b in zip(method.parameters(), resumed.parameters()):
         torch.testing.assert_close(a, b)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_lars_steps_on_a_gpu_as_on_the_cpu_without_host_waits(monkeypatch):
+    monkeypatch.setattr(torch.backends.cudnn, "allow_tf32", False)  # the convolutions' gradients in full float32
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Conv2d(3, 8, 3), nn.BatchNorm2d(8), nn.ReLU(), nn.Flatten(), nn.Linear(8 * 6 * 6, 4))
+    nets = {"cpu": net, "cuda": copy.deepcopy(net).cuda()}
+    opts = {d: make_optimizer(n, "lars", lr=1.5, weight_decay=1e-4) for d, n in nets.items()}
+    x, y = torch.randn(16, 3, 8, 8), torch.randint(0, 4, (16,))
+    for _ in range(3):
+        for device, model in nets.items():
+            opts[device].zero_grad()
+            nn.functional.cross_entropy(model(x.to(device)), y.to(device)).backward()
+            if device == "cuda":
+                torch.cuda.set_sync_debug_mode("error")  # a read of a norm back to the host would raise
+            try:
+                opts[device].step()
+            finally:
+                torch.cuda.set_sync_debug_mode("default")
+    for a, b in zip(nets["cpu"].parameters(), nets["cuda"].parameters()):
+        torch.testing.assert_close(a, b.cpu(), rtol=1e-4, atol=1e-5)
