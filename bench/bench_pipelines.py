@@ -36,6 +36,7 @@ import os
 import platform
 import time
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import torch
 import torch.nn.functional as F
@@ -460,8 +461,7 @@ def main(argv: list[str] | None = None) -> dict:
         torch.set_num_threads(threads)  # --threads holds for this run only (main is called from tests too)
     print(table(result))
     if args.json:
-        with open(args.json, "w") as f:
-            json.dump(result, f, indent=1)
+        Path(args.json).write_text(json.dumps(result, indent=1))
     return result
 
 

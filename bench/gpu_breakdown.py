@@ -26,6 +26,7 @@ import argparse
 import json
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 import torch
 
@@ -202,8 +203,7 @@ def main(argv: list[str] | None = None) -> dict:
                 f.write(f"5 whole steps, by {key}\n")
                 f.write(averages.table(sort_by=key, row_limit=30, max_name_column_width=70) + "\n\n")
     if args.json:
-        with open(args.json, "w") as f:
-            json.dump(result, f, indent=1)
+        Path(args.json).write_text(json.dumps(result, indent=1))
     return result
 
 
