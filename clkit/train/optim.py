@@ -104,16 +104,18 @@ class LARS(torch.optim.Optimizer):
         else:
             d = grads
         if group["momentum"] > 0:
-            states = [self.state[p] for p in params]
-            fresh = [i for i, state in enumerate(states) if "momentum_buffer" not in state]
-            for i in fresh:
-                states[i]["momentum_buffer"] = d[i].clone()
-            kept = sorted(set(range(len(params))) - set(fresh))
-            if kept:
-                buffers = [states[i]["momentum_buffer"] for i in kept]
+            buffers, steps = [], []  # the buffers that exist, and their tensors' d
+            for p, step in zip(params, d):
+                state = self.state[p]
+                if "momentum_buffer" in state:
+                    buffers.append(state["momentum_buffer"])
+                    steps.append(step)
+                else:  # the first step: v = d
+                    state["momentum_buffer"] = step.clone()
+            if buffers:
                 torch._foreach_mul_(buffers, group["momentum"])
-                torch._foreach_add_(buffers, [d[i] for i in kept])
-            d = [state["momentum_buffer"] for state in states]
+                torch._foreach_add_(buffers, steps)
+            d = [self.state[p]["momentum_buffer"] for p in params]
         torch._foreach_add_(params, d, alpha=-group["lr"])
 
 
