@@ -70,7 +70,8 @@ def main(argv: list[str] | None = None) -> dict:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--device", default="auto")
     p.add_argument("--steps", type=int, default=100)
-    p.add_argument("--warmup", type=int, default=5)
+    p.add_argument("--warmup", type=int, default=20,
+                   help="untimed steps first (on a 2-core CPU, fewer than about 20 leave the first row slow)")
     p.add_argument("--encoder", default="resnet18")
     p.add_argument("--json", help="also write the rows here")
     args = p.parse_args(argv)
