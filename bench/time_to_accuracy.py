@@ -8,15 +8,19 @@
 Every setting comes from ``clkit.recipes.recipe("simclr", "cifar10", "full")`` (any option given overrides it).
 After each epoch it prints the epoch, the wall time since the start (training, monitoring and all), the training
 images/s and the kNN accuracy of the test images against the training images (the kit's kNN monitor, k = 20 on
-backbone features); at the end, when each of ``--targets`` (the race's 85% and 90%) was first reached. When the CIFAR-10 files are absent it trains on a stand-in of the same size (50,000 + 10,000
-procedural ``shapes`` images of 32 × 32, 10 classes) and says so in its first line: the timing is then CIFAR-10's,
-the accuracy is not.
+backbone features); at the end, when each of ``--targets`` (the race's 85% and 90%) was first reached, and the
+race at this run's pace: how many epochs fit in 4 and 10 minutes, beside the epochs the published recipe needed.
+When the CIFAR-10 files are absent it trains on a stand-in of the same size (50,000 + 10,000 procedural ``shapes``
+images of 32 × 32, 10 classes) and says so in its first line: the timing is then CIFAR-10's, the accuracy is not.
+
+    python bench/time_to_accuracy.py --pace bench/results/gpu_h100/run4_time_to_accuracy.json   # a stored run's pace
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import statistics
 import time
 
 import torch
@@ -25,6 +29,64 @@ from clkit import cli, data, recipes, train
 
 CIFAR_SIZES = {"train": 50_000, "test": 10_000}
 TARGETS = (0.85, 0.90)  # the race's marks: 85% kNN in 4 minutes, 90% in 10 (a tenth of the published wall times)
+BUDGETS_S = (240.0, 600.0)
+# The published ResNet-18 SimCLR on CIFAR-10 with SGD at batch 512 ([Kobak], its README's tables, 3 runs each):
+# kNN (k = 10, cosine, unweighted; the kit's monitor weighs k = 20) after a run of so many epochs, and its wall time
+# on an A100 with 16 DataLoader workers. The 100-epoch run took base learning rate 0.06 (as the kit's recipe does).
+PUBLISHED = ((100, 0.832, "20 min"), (500, 0.903, "1 h 39 min"))
+
+
+def pace(records: list[dict]) -> dict | None:
+    """A run's pace, from its per-epoch records: the first epoch's wall time (compiling, and its kNN if measured),
+    the median training seconds of a later epoch, and the median time of a later kNN measurement (0.0 when none was
+    taken after the first epoch). None for a run of one epoch."""
+    if len(records) < 2:
+        return None
+    monitors = [b["wall_s"] - a["wall_s"] - b["seconds"] for a, b in zip(records, records[1:]) if "knn" in b]
+    return {"first_epoch_s": records[0]["wall_s"], "epoch_s": statistics.median(r["seconds"] for r in records[1:]),
+            "monitor_s": statistics.median(monitors) if monitors else 0.0,
+            "images": round(records[-1]["images_per_s"] * records[-1]["seconds"])}
+
+
+def epochs_within(run_pace: dict, budget_s: float) -> int:
+    """How many epochs fit in ``budget_s`` of wall time at ``run_pace`` with one kNN measurement, at the end:
+    the largest E with first epoch + (E − 1) × epoch + measurement ≤ budget (0 when not even the first fits)."""
+    spare = budget_s - run_pace["first_epoch_s"] - run_pace["monitor_s"]
+    return 0 if spare < 0 else 1 + int(spare // run_pace["epoch_s"])
+
+
+def wall_s_for(run_pace: dict, epochs: int) -> float:
+    """The wall time of ``epochs`` at ``run_pace`` with one kNN measurement, at the end."""
+    return run_pace["first_epoch_s"] + (epochs - 1) * run_pace["epoch_s"] + run_pace["monitor_s"]
+
+
+def epoch_s_needed(run_pace: dict, epochs: int, budget_s: float) -> float:
+    """The training seconds an epoch may take for ``epochs`` to fit in ``budget_s`` (same first epoch and
+    measurement as ``run_pace``); not positive when the first epoch and the measurement alone overrun it."""
+    return (budget_s - run_pace["first_epoch_s"] - run_pace["monitor_s"]) / max(1, epochs - 1)
+
+
+def print_race(run_pace: dict | None) -> None:
+    """The race at a run's pace: epochs within each budget; the published recipe's runs at this pace, and the epoch
+    time the longer one would need to fit in the last budget."""
+    if run_pace is None:
+        print("the race at this pace: needs a run of at least 2 epochs")
+        return
+    print(f"pace: first epoch {run_pace['first_epoch_s']:.1f} s (compiling and all), then {run_pace['epoch_s']:.2f} s "
+          f"of training an epoch ({run_pace['images'] / run_pace['epoch_s']:,.0f} images/s) and "
+          f"{run_pace['monitor_s']:.2f} s a kNN measurement")
+    print("at this pace, with one kNN measurement at the end: "
+          + ", ".join(f"{epochs_within(run_pace, b):,} epochs in {b / 60:g} min" for b in BUDGETS_S))
+    budget = BUDGETS_S[-1]
+    for epochs, knn, wall in PUBLISHED:
+        line = (f"published (SGD, batch 512, kNN k = 10): {knn:.1%} after {epochs} epochs, {wall} on an A100; "
+                f"at this pace {wall_s_for(run_pace, epochs) / 60:.1f} min")
+        needed = epoch_s_needed(run_pace, epochs, budget)
+        if wall_s_for(run_pace, epochs) > budget:
+            line += (f"; in {budget / 60:g} min only at ≤ {needed:.2f} s an epoch "
+                     f"({run_pace['images'] / needed:,.0f} images/s)" if needed > 0 else
+                     f"; the first epoch and the measurement alone overrun {budget / 60:g} min")
+        print(line)
 
 
 def time_to_targets(records: list[dict], targets: tuple[float, ...] = TARGETS) -> dict[str, dict | None]:
@@ -73,7 +135,14 @@ def main(argv: list[str] | None = None) -> list[dict]:
                    help="kNN accuracies whose first wall time to report (default: 0.85 0.90)")
     p.add_argument("--device", default="auto")
     p.add_argument("--json", help="also write the per-epoch records to this JSON file")
+    p.add_argument("--pace", metavar="JSON", help="train nothing: print the race at the pace of a run this script "
+                                                  "stored with --json")
     args = p.parse_args(argv)
+    if args.pace:
+        with open(args.pace) as f:
+            records = json.load(f)["epochs"]
+        print_race(pace(records))
+        return records
 
     train_set, test_set, line = cifar10_or_stand_in(args.root, args.n_train)
     print(line, flush=True)
@@ -108,9 +177,11 @@ def main(argv: list[str] | None = None) -> list[dict]:
         print(f"kNN ≥ {float(target):.0%}: " + (f"epoch {first['epoch']}, {first['wall_s']:.1f} s "
                                                 f"({first['wall_s'] / 60:.1f} min)" if first else
                                                 f"not reached (best {max(measured, default=float('nan')):.3f})"))
+    print_race(run_pace := pace(records))
     if args.json:
         with open(args.json, "w") as f:
-            json.dump({"data": line, "recipe": r.fit_settings(), "epochs": records, "reached": reached}, f, indent=1)
+            json.dump({"data": line, "recipe": r.fit_settings(), "epochs": records, "reached": reached,
+                       "pace": run_pace}, f, indent=1)
     return records
 
 

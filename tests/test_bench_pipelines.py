@@ -74,6 +74,31 @@ def test_time_to_accuracy_reports_the_first_epoch_at_each_target():
         "0.85": {"epoch": 2, "wall_s": 30.0}, "0.90": {"epoch": 4, "wall_s": 55.0}, "0.95": None}
 
 
+def test_the_race_at_a_runs_pace_counts_the_epochs_that_fit():
+    tta = _script("time_to_accuracy")
+    # first epoch 20 s with its kNN; then 2 s of training an epoch, a kNN measurement taking 1 s at epoch 3 only
+    records = [{"epoch": 1, "wall_s": 20.0, "seconds": 12.0, "images_per_s": 500.0, "knn": 0.2},
+               {"epoch": 2, "wall_s": 22.0, "seconds": 2.0, "images_per_s": 500.0},
+               {"epoch": 3, "wall_s": 25.0, "seconds": 2.0, "images_per_s": 500.0, "knn": 0.3},
+               {"epoch": 4, "wall_s": 27.5, "seconds": 2.5, "images_per_s": 400.0}]
+    pace = tta.pace(records)
+    assert pace == {"first_epoch_s": 20.0, "epoch_s": 2.0, "monitor_s": 1.0, "images": 1000}
+    assert tta.wall_s_for(pace, 1) == 21.0 and tta.wall_s_for(pace, 111) == 241.0
+    assert tta.epochs_within(pace, 240.0) == 110 and tta.epochs_within(pace, 241.0) == 111
+    assert tta.epochs_within(pace, 20.5) == 0
+    assert tta.wall_s_for(pace, 500) > 600 and tta.epoch_s_needed(pace, 500, 600.0) == pytest.approx(579 / 499)
+    assert tta.pace(records[:1]) is None
+
+
+def test_the_race_is_printed_from_a_stored_run(tmp_path, capsys):
+    tta = _script("time_to_accuracy")
+    stored = Path(__file__).resolve().parents[1] / "bench/results/gpu_h100/run4_time_to_accuracy.json"
+    tta.main(["--pace", str(stored)])
+    out = capsys.readouterr().out
+    assert "152 epochs in 4 min, 396 epochs in 10 min" in out  # run 4: 15.9 s, then 1.47 s an epoch, 1.51 s a kNN
+    assert "90.3% after 500 epochs" in out and "in 10 min only at ≤ 1.17 s an epoch" in out
+
+
 def test_gpu_breakdown_takes_a_step_apart_on_a_cpu_too(tmp_path, monkeypatch, capsys):
     monkeypatch.syspath_prepend(str(BENCH))  # it reads bench_pipelines' helpers, as it does run from bench/
     breakdown = _script("gpu_breakdown")
