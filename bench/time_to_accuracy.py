@@ -134,7 +134,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
     p.add_argument("--targets", type=float, nargs="+", default=list(TARGETS),
                    help="kNN accuracies whose first wall time to report (default: 0.85 0.90)")
     p.add_argument("--device", default="auto")
-    p.add_argument("--json", help="also write the per-epoch records to this JSON file")
+    p.add_argument("--json", help="also write the per-epoch records to this JSON file (after every epoch)")
     p.add_argument("--pace", metavar="JSON", help="train nothing: print the race at the pace of a run this script "
                                                   "stored with --json")
     args = p.parse_args(argv)
@@ -160,11 +160,18 @@ def main(argv: list[str] | None = None) -> list[dict]:
     started = time.perf_counter()
     records: list[dict] = []
 
+    def save() -> None:  # after every epoch too: a run cut short keeps what it measured
+        if args.json:
+            train.atomic_write_text(args.json, json.dumps(
+                {"data": line, "recipe": r.fit_settings(), "epochs": records,
+                 "reached": time_to_targets(records, tuple(args.targets)), "pace": pace(records)}, indent=1))
+
     def report(record: dict) -> None:
         record = {**record, "wall_s": time.perf_counter() - started}
         records.append(record)
         print(f"{record['epoch']:>5} {record['wall_s']:>8.1f} {record['images_per_s']:>9,.0f} {record['loss']:>7.3f} "
               f"{record.get('knn', float('nan')):>6.3f}", flush=True)
+        save()
 
     history = train.fit(method, train_set, **r.fit_settings(), device=device, monitor=(train_set, test_set),
                         monitor_every=args.monitor_every, progress=False, callbacks=[report],
@@ -177,11 +184,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
         print(f"kNN ≥ {float(target):.0%}: " + (f"epoch {first['epoch']}, {first['wall_s']:.1f} s "
                                                 f"({first['wall_s'] / 60:.1f} min)" if first else
                                                 f"not reached (best {max(measured, default=float('nan')):.3f})"))
-    print_race(run_pace := pace(records))
-    if args.json:
-        with open(args.json, "w") as f:
-            json.dump({"data": line, "recipe": r.fit_settings(), "epochs": records, "reached": reached,
-                       "pace": run_pace}, f, indent=1)
+    print_race(pace(records))
     return records
 
 

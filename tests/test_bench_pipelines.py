@@ -6,6 +6,7 @@ by hand and the recorded H100 files.
 """
 
 import importlib.util
+import json
 from pathlib import Path
 
 import pytest
@@ -64,6 +65,20 @@ def test_time_to_accuracy_monitors_every_so_many_epochs_and_after_the_last(tmp_p
     assert ["knn" in r for r in records] == [False, True, True]
     out = capsys.readouterr().out
     assert "kNN ≥ 85%: " in out and "kNN ≥ 90%: " in out  # the race's marks, reached or not, said at the end
+
+
+def test_time_to_accuracy_keeps_its_records_after_every_epoch(tmp_path, monkeypatch, capsys):
+    tta = _script("time_to_accuracy")
+    written, write = [], tta.train.atomic_write_text
+    monkeypatch.setattr(tta.train, "atomic_write_text",
+                        lambda path, text: (written.append(len(json.loads(text)["epochs"])), write(path, text)))
+    tta.main(["--root", str(tmp_path), "--n-train", "64", "--epochs", "2", "--batch-size", "32", "--encoder",
+              "small_cnn", "--device", "cpu", "--json", str(tmp_path / "race.json")])
+    assert written == [1, 2]  # a run cut short keeps the epochs it finished
+    stored = json.loads((tmp_path / "race.json").read_text())
+    assert [r["epoch"] for r in stored["epochs"]] == [1, 2] and stored["pace"]["epoch_s"] > 0
+    assert set(stored["reached"]) == {"0.85", "0.90"}
+    assert "epochs in 4 min" in capsys.readouterr().out
 
 
 def test_time_to_accuracy_reports_the_first_epoch_at_each_target():
