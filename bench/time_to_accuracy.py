@@ -14,6 +14,7 @@ When the CIFAR-10 files are absent it trains on a stand-in of the same size (50,
 images of 32 × 32, 10 classes) and says so in its first line: the timing is then CIFAR-10's, the accuracy is not.
 
     python bench/time_to_accuracy.py --pace bench/results/gpu_h100/run4_time_to_accuracy.json   # a stored run's pace
+    python bench/time_to_accuracy.py --root /data --minutes 4 --pace RUN.json   # the schedule that fits 4 minutes
 """
 
 from __future__ import annotations
@@ -125,8 +126,9 @@ def main(argv: list[str] | None = None) -> list[dict]:
     p.add_argument("--lr", type=float)
     p.add_argument("--n-train", type=int, default=0, help="train on this many images (0: all); for a quick look")
     p.add_argument("--encoder", help="override the recipe's resnet18 (e.g. small_cnn for a CPU smoke run)")
-    p.add_argument("--monitor-every", type=int, default=1,
-                   help="measure kNN every this many epochs (and after the last); its time counts in the wall time")
+    p.add_argument("--monitor-every", type=int,
+                   help="measure kNN every this many epochs (and after the last); its time counts in the wall time "
+                        "(default: every epoch; with --minutes, after the last only)")
     p.add_argument("--cudnn-benchmark", action="store_true",
                    help="cuDNN's benchmark mode on (a GPU: each convolution shape picks its fastest algorithm)")
     p.add_argument("--compile", default="auto", choices=tuple(cli.COMPILE_CHOICES),
@@ -135,15 +137,26 @@ def main(argv: list[str] | None = None) -> list[dict]:
                    help="kNN accuracies whose first wall time to report (default: 0.85 0.90)")
     p.add_argument("--device", default="auto")
     p.add_argument("--json", help="also write the per-epoch records to this JSON file (after every epoch)")
-    p.add_argument("--pace", metavar="JSON", help="train nothing: print the race at the pace of a run this script "
-                                                  "stored with --json")
+    p.add_argument("--pace", metavar="JSON", help="print the race at the pace of a run this script stored with "
+                                                  "--json, and train nothing (unless --minutes is given)")
+    p.add_argument("--minutes", type=float, help="with --pace: train the schedule (number of epochs) that fits this "
+                   "many minutes at that pace, its kNN measured only after the last epoch (unless --monitor-every)")
     args = p.parse_args(argv)
+    if args.minutes is not None and not args.pace:
+        p.error("--minutes sizes the schedule from a stored run's pace: give that run's JSON with --pace")
     if args.pace:
         with open(args.pace) as f:
-            records = json.load(f)["epochs"]
-        print_race(pace(records))
-        return records
+            stored = pace(json.load(f)["epochs"])
+        print_race(stored)
+        if args.minutes is None:
+            return []
+        args.epochs = epochs_within(stored, args.minutes * 60) if stored else 0
+        if args.epochs < 1:
+            p.error(f"not one epoch fits in {args.minutes:g} min at the pace of {args.pace}")
+        args.monitor_every = args.monitor_every or args.epochs
+        print(f"the race for {args.minutes:g} min: {args.epochs} epochs, what fits at the pace of {args.pace}")
 
+    args.monitor_every = args.monitor_every or 1
     train_set, test_set, line = cifar10_or_stand_in(args.root, args.n_train)
     print(line, flush=True)
     given = {k: v for k, v in vars(args).items() if k in cli.RECIPE_OPTIONS and v is not None}

@@ -114,6 +114,24 @@ def test_the_race_is_printed_from_a_stored_run(tmp_path, capsys):
     assert "90.3% after 500 epochs" in out and "in 10 min only at ≤ 1.17 s an epoch" in out
 
 
+def test_the_race_trains_the_schedule_that_fits_its_minutes_at_a_stored_pace(tmp_path, capsys):
+    tta = _script("time_to_accuracy")
+    stored = tmp_path / "pace.json"  # first epoch 1 s, then 0.5 s an epoch, no kNN measured after the first
+    stored.write_text(json.dumps({"epochs": [{"epoch": 1, "wall_s": 1.0, "seconds": 0.5, "images_per_s": 128.0},
+                                             {"epoch": 2, "wall_s": 1.5, "seconds": 0.5, "images_per_s": 128.0}]}))
+    tiny = ["--root", str(tmp_path), "--n-train", "64", "--batch-size", "32", "--encoder", "small_cnn", "--device",
+            "cpu", "--pace", str(stored)]
+    records = tta.main(tiny + ["--minutes", "0.025"])  # 1.5 s: the first epoch and one more
+    assert [r["epoch"] for r in records] == [1, 2] and ["knn" in r for r in records] == [False, True]
+    assert "the race for 0.025 min: 2 epochs" in capsys.readouterr().out
+    assert tta.main(tiny) == []  # --pace alone trains nothing
+    with pytest.raises(SystemExit):
+        tta.main(tiny + ["--minutes", "0.01"])  # not even the first epoch fits
+    with pytest.raises(SystemExit):
+        tta.main(["--minutes", "4"])  # a schedule needs a pace to size it
+    assert "not one epoch fits" in capsys.readouterr().err
+
+
 def test_gpu_breakdown_takes_a_step_apart_on_a_cpu_too(tmp_path, monkeypatch, capsys):
     monkeypatch.syspath_prepend(str(BENCH))  # it reads bench_pipelines' helpers, as it does run from bench/
     breakdown = _script("gpu_breakdown")
