@@ -349,8 +349,9 @@ RUNNERS = {"torchvision": run_torchvision, "kornia": run_kornia, "lightly": run_
            "kit_cudnn_benchmark": run_kit_cudnn_benchmark, "kit_cudagraphs": run_kit_cudagraphs}
 
 
-def measure(args: argparse.Namespace) -> dict:
-    """Run the chosen pipelines and return the settings and one row per pipeline."""
+def measure(args: argparse.Namespace, save: Callable[[dict], None] | None = None) -> dict:
+    """Run the chosen pipelines and return the settings and one row per pipeline; ``save`` gets the result so far
+    after each row (a run stopped by a time limit keeps the rows it finished)."""
     device = train.resolve_device(args.device)
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -371,6 +372,16 @@ def measure(args: argparse.Namespace) -> dict:
     ctx["resident"] = ctx["resident_set"].images
     flop = flop_per_image(copy.deepcopy(network).to(device), shape, device, amp)
     device_name, peak = bf16_peak(device)
+    settings = {
+        "device": str(device), "device_name": device_name, "bf16_peak_flops": peak, "torch": torch.__version__,
+        "threads": torch.get_num_threads(), "cpus": len(os.sched_getaffinity(0)), "workers": args.workers,
+        "model": f"{r.encoder} + SimCLR head ({r.head_layers} layers, {r.projection_dim})", "batch": args.batch,
+        "steps": args.steps, "warmup": args.warmup, "images": f"{args.data} {tuple(shape)}", "amp_bf16": amp,
+        "flop_per_image_train": flop, "optimizer": r.optimizer, "augment": {
+            "crop_scale": [r.crop_min, 1.0], "jitter_strength": r.jitter_strength, "grayscale_p": r.grayscale_p,
+            "blur_p": r.blur_p},
+        "load_average": os.getloadavg(),
+    }
     rows = []
     for name in args.pipelines:
         row: dict = {"pipeline": name}
@@ -387,21 +398,14 @@ def measure(args: argparse.Namespace) -> dict:
         rows.append(row)
         print(f"  {name}: " + (f"{row['images_per_s']:,.0f} images/s" if "images_per_s" in row
                               else f"skipped ({row['skipped']})"), flush=True)
+        if save is not None:
+            save({"settings": settings, "rows": rows, "finished": False})
     kit = next((row.get("images_per_s") for row in rows if row["pipeline"] == "kit"), None)
     for row in rows:
         if kit and row.get("images_per_s"):
             row["kit_over_this"] = kit / row["images_per_s"]
-    settings = {
-        "device": str(device), "device_name": device_name, "bf16_peak_flops": peak, "torch": torch.__version__,
-        "threads": torch.get_num_threads(), "cpus": len(os.sched_getaffinity(0)), "workers": args.workers,
-        "model": f"{r.encoder} + SimCLR head ({r.head_layers} layers, {r.projection_dim})", "batch": args.batch,
-        "steps": args.steps, "warmup": args.warmup, "images": f"{args.data} {tuple(shape)}", "amp_bf16": amp,
-        "flop_per_image_train": flop, "optimizer": r.optimizer, "augment": {
-            "crop_scale": [r.crop_min, 1.0], "jitter_strength": r.jitter_strength, "grayscale_p": r.grayscale_p,
-            "blur_p": r.blur_p},
-        "load_average": os.getloadavg(),
-    }
-    return {"settings": settings, "rows": rows}
+    settings["load_average"] = os.getloadavg()  # over the run
+    return {"settings": settings, "rows": rows, "finished": True}
 
 
 def table(result: dict) -> str:
@@ -455,8 +459,9 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> dict:
     args = parse(argv)
     threads = torch.get_num_threads()
+    save = (lambda partial: Path(args.json).write_text(json.dumps(partial, indent=1))) if args.json else None
     try:
-        result = measure(args)
+        result = measure(args, save)
     finally:
         torch.set_num_threads(threads)  # --threads holds for this run only (main is called from tests too)
     print(table(result))

@@ -172,22 +172,12 @@ def main(argv: list[str] | None = None) -> dict:
               f"{'-' if sheet is None else f'{100 * sheet:.1f}%':>10} {'-' if meas is None else f'{100 * meas:.1f}%':>10}")
     print(f"augmentation share of a step: {rows['augment'] / rows['step']:.0%}; "
           f"step minus its parts: {rows['step'] - rows['network'] - rows['augment']:+.2f} ms")
-    if args.variants:
-        print(f"the network's step on fixed views, by setting (batch {args.batch}):")
-        result["variants"] = {}
-    for variant in args.variants:
-        try:
-            ms = network_variant(variant, r, images, fixed, args, device)
-        except Exception as error:  # a setting this torch or device cannot run: say so, go on with the next
-            result["variants"][variant] = {"error": f"{type(error).__name__}: {error}"[:300]}
-            print(f"  {variant:<16} failed: {result['variants'][variant]['error']}", flush=True)
-            continue
-        per_s = args.batch / (ms * 1e-3)
-        sheet = per_s * flop / datasheet if datasheet else None
-        result["variants"][variant] = {"ms": ms, "images_per_s": per_s, "mfu_datasheet": sheet}
-        print(f"  {variant:<16} {ms:>8.2f} ms {per_s:>10,.0f} images/s "
-              f"{'' if sheet is None else f'MFU {100 * sheet:.1f}%'}", flush=True)
 
+    def save() -> None:  # the parts first, then after each variant: a run stopped by a time limit keeps them
+        if args.json:
+            Path(args.json).write_text(json.dumps(result, indent=1))
+
+    save()
     if args.trace:
         from torch.profiler import ProfilerActivity, profile
 
@@ -202,8 +192,23 @@ def main(argv: list[str] | None = None) -> dict:
             for key in (["self_cuda_time_total"] if cuda else []) + ["self_cpu_time_total"]:
                 f.write(f"5 whole steps, by {key}\n")
                 f.write(averages.table(sort_by=key, row_limit=30, max_name_column_width=70) + "\n\n")
-    if args.json:
-        Path(args.json).write_text(json.dumps(result, indent=1))
+    if args.variants:
+        print(f"the network's step on fixed views, by setting (batch {args.batch}):")
+        result["variants"] = {}
+    for variant in args.variants:
+        try:
+            ms = network_variant(variant, r, images, fixed, args, device)
+        except Exception as error:  # a setting this torch or device cannot run: say so, go on with the next
+            result["variants"][variant] = {"error": f"{type(error).__name__}: {error}"[:300]}
+            print(f"  {variant:<16} failed: {result['variants'][variant]['error']}", flush=True)
+            save()
+            continue
+        per_s = args.batch / (ms * 1e-3)
+        sheet = per_s * flop / datasheet if datasheet else None
+        result["variants"][variant] = {"ms": ms, "images_per_s": per_s, "mfu_datasheet": sheet}
+        print(f"  {variant:<16} {ms:>8.2f} ms {per_s:>10,.0f} images/s "
+              f"{'' if sheet is None else f'MFU {100 * sheet:.1f}%'}", flush=True)
+        save()
     return result
 
 

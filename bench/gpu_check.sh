@@ -28,7 +28,8 @@
 #                                       then, into summary.txt, the step's MFU ceiling from these files
 #                                       (bench/mfu_ceiling.py: its convolutions' rate and its least memory traffic);
 #                                       the optimiser's step alone, the kit's LARS beside lightly's and the SGD
-# Each step has its own timeout, so one that hangs cannot eat the others' time; what it printed is kept. The limits
+# Each step has its own timeout, so one that hangs cannot eat the others' time; what it printed is kept, and its
+# JSON holds every row, epoch or part it finished (the scripts rewrite it as they go). The limits
 # (75 + 100 + 90 + 45 + 130 + 100 + 30 + 30 s, 10 minutes) include compiling the kit's networks, which a GPU run does at its
 # start; all the steps took 5.8 minutes on an H100; runs 3 and 4 (10 epochs, some steps) 4.7 and 4.9
 # minutes (bench/results/gpu_h100/).

@@ -42,6 +42,19 @@ def test_every_pipeline_trains_and_reports(capsys):
     assert "images/s" in out and "kit ×" in out
 
 
+def test_the_pipelines_bench_saves_its_rows_as_it_goes(tmp_path):
+    pipelines = _script("bench_pipelines")
+    args = pipelines.parse(["--batch", "8", "--steps", "1", "--warmup", "1", "--workers", "0", "--threads", "1",
+                            "--device", "cpu", "--pipelines", "kit", "torchvision"])
+    saved = []
+    result = pipelines.measure(args, save=lambda partial: saved.append(json.loads(json.dumps(partial))))
+    assert [[row["pipeline"] for row in partial["rows"]] for partial in saved] == [["kit"], ["kit", "torchvision"]]
+    assert not any(partial["finished"] for partial in saved) and result["finished"]
+    pipelines.main(["--batch", "8", "--steps", "1", "--warmup", "1", "--workers", "0", "--threads", "1", "--device",
+                    "cpu", "--pipelines", "kit", "--json", str(tmp_path / "rows.json")])
+    assert json.loads((tmp_path / "rows.json").read_text())["finished"]
+
+
 def test_known_gpu_peaks_match_the_more_specific_name_first():
     pipelines = _script("bench_pipelines")
     names = [key for key, _ in pipelines.BF16_PEAKS]
@@ -145,6 +158,24 @@ def test_gpu_breakdown_takes_a_step_apart_on_a_cpu_too(tmp_path, monkeypatch, ca
     assert result["matmul_tflops"] is None and result["rows"]["step"]["mfu_datasheet"] is None  # no GPU
     assert "self_cpu_time_total" in (tmp_path / "kernels.txt").read_text()
     assert "augmentation share of a step" in capsys.readouterr().out
+
+
+def test_gpu_breakdown_keeps_its_parts_and_trace_when_stopped_during_a_variant(tmp_path, monkeypatch):
+    monkeypatch.syspath_prepend(str(BENCH))
+    breakdown = _script("gpu_breakdown")
+
+    def stopped(name, *args):  # a time limit's kill, during the second variant
+        if name == "cudnn_benchmark":
+            raise KeyboardInterrupt
+        return 1.0
+    monkeypatch.setattr(breakdown, "network_variant", stopped)
+    with pytest.raises(KeyboardInterrupt):
+        breakdown.main(["--batch", "8", "--steps", "1", "--warmup", "1", "--model", "small_cnn", "--device", "cpu",
+                        "--json", str(tmp_path / "parts.json"), "--trace", str(tmp_path / "kernels.txt"),
+                        "--variants", "default", "cudnn_benchmark"])
+    kept = json.loads((tmp_path / "parts.json").read_text())
+    assert set(kept["rows"]) == {"augment", "network", "step"} and set(kept["variants"]) == {"default"}
+    assert "self_cpu_time_total" in (tmp_path / "kernels.txt").read_text()
 
 
 def test_the_mfu_ceiling_counts_resnet18s_elementwise_work_and_reads_the_h100_runs(capsys):
