@@ -178,6 +178,15 @@ def test_gpu_breakdown_keeps_its_parts_and_trace_when_stopped_during_a_variant(t
     assert "self_cpu_time_total" in (tmp_path / "kernels.txt").read_text()
 
 
+def test_the_simsiam_seeds_bench_records_each_run_as_it_ends(tmp_path):
+    seeds = _script("simsiam_seeds")
+    out = tmp_path / "seeds.json"
+    rows = seeds.main(["--seeds", "0", "--threads", "1", "2", "--n-train", "300", "--epochs", "1", "--out", str(out)])
+    assert [(r["seed"], r["threads"]) for r in rows] == [(0, 1), (0, 2)]
+    assert all(0.0 <= r["knn"] <= 1.0 and list(r["knn_by_epoch"]) == [0, 1] for r in rows)
+    assert json.loads(out.read_text()) == json.loads(json.dumps(rows))
+
+
 def test_the_mfu_ceiling_counts_resnet18s_elementwise_work_and_reads_the_h100_runs(capsys):
     ceiling = _script("mfu_ceiling")
     result = ceiling.main([])  # the recorded H100 files: run 3's kernel trace and breakdown, run 4's kit row
