@@ -15,6 +15,7 @@ images of 32 × 32, 10 classes) and says so in its first line: the timing is the
 
     python bench/time_to_accuracy.py --pace bench/results/gpu_h100/run4_time_to_accuracy.json   # a stored run's pace
     python bench/time_to_accuracy.py --root /data --minutes 4 --pace RUN.json   # the schedule that fits 4 minutes
+    python bench/time_to_accuracy.py --root /data --epochs 5 --json pace.json   # on another GPU: its own pace first
 """
 
 from __future__ import annotations
