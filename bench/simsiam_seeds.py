@@ -5,8 +5,8 @@ and seeds 1 and 2 reach about 50%. The order in which a CPU sums a convolution's
 share the work, so the same seed can take another path on another machine. This script trains lesson 16's SimSiam
 (the kit's recipe, 5,000 ``shapes`` images, 30 epochs, BatchNorm shown the training images first) once per seed and
 thread count, and records the kNN accuracy of h (k = 20, the training images as the bank, 2,000 test images as
-queries) at the start and every 5 epochs. Lesson 16 trains on a seed that learned at every thread count measured here. Written to
-``bench/results/simsiam_seeds.json``.
+queries) at the start and every 5 epochs. Lesson 16 trains on a seed that learned at every thread count measured
+here. Written to ``bench/results/simsiam_seeds.json``.
 
     python bench/simsiam_seeds.py                                   # seeds 0 1, threads 1 2 4 (about 7 minutes)
     python bench/simsiam_seeds.py --seeds 0 1 2 --threads 1 2
