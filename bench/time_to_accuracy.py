@@ -145,6 +145,8 @@ def main(argv: list[str] | None = None) -> list[dict]:
     args = p.parse_args(argv)
     if args.minutes is not None and not args.pace:
         p.error("--minutes sizes the schedule from a stored run's pace: give that run's JSON with --pace")
+    if args.minutes is not None and args.epochs is not None:
+        p.error("--minutes sets the number of epochs (what fits at the pace): give --minutes or --epochs, not both")
     if args.pace:
         with open(args.pace) as f:
             stored = pace(json.load(f)["epochs"])

@@ -142,6 +142,8 @@ def test_the_race_trains_the_schedule_that_fits_its_minutes_at_a_stored_pace(tmp
         tta.main(tiny + ["--minutes", "0.01"])  # not even the first epoch fits
     with pytest.raises(SystemExit):
         tta.main(["--minutes", "4"])  # a schedule needs a pace to size it
+    with pytest.raises(SystemExit):
+        tta.main(tiny + ["--minutes", "4", "--epochs", "3"])  # one or the other
     assert "not one epoch fits" in capsys.readouterr().err
 
 
