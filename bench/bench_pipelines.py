@@ -36,7 +36,6 @@ import os
 import platform
 import time
 from collections.abc import Callable, Iterator
-from pathlib import Path
 
 import torch
 import torch.nn.functional as F
@@ -459,14 +458,15 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> dict:
     args = parse(argv)
     threads = torch.get_num_threads()
-    save = (lambda partial: Path(args.json).write_text(json.dumps(partial, indent=1))) if args.json else None
+    # atomic: a run stopped while writing keeps the last whole file
+    save = (lambda result: train.atomic_write_text(args.json, json.dumps(result, indent=1))) if args.json else None
     try:
         result = measure(args, save)
     finally:
         torch.set_num_threads(threads)  # --threads holds for this run only (main is called from tests too)
     print(table(result))
-    if args.json:
-        Path(args.json).write_text(json.dumps(result, indent=1))
+    if save is not None:
+        save(result)
     return result
 
 

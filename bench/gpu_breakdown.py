@@ -26,7 +26,6 @@ import argparse
 import json
 import time
 from collections.abc import Callable
-from pathlib import Path
 
 import torch
 
@@ -175,7 +174,7 @@ def main(argv: list[str] | None = None) -> dict:
 
     def save() -> None:  # the parts first, then after each variant: a run stopped by a time limit keeps them
         if args.json:
-            Path(args.json).write_text(json.dumps(result, indent=1))
+            train.atomic_write_text(args.json, json.dumps(result, indent=1))
 
     save()
     if args.trace:

@@ -50,22 +50,22 @@ def pace(records: list[dict]) -> dict | None:
             "images": round(records[-1]["images_per_s"] * records[-1]["seconds"])}
 
 
-def epochs_within(run_pace: dict, budget_s: float) -> int:
-    """How many epochs fit in ``budget_s`` of wall time at ``run_pace`` with one kNN measurement, at the end:
-    the largest E with first epoch + (E − 1) × epoch + measurement ≤ budget (0 when not even the first fits)."""
-    spare = budget_s - run_pace["first_epoch_s"] - run_pace["monitor_s"]
-    return 0 if spare < 0 else 1 + int(spare // run_pace["epoch_s"])
-
-
 def wall_s_for(run_pace: dict, epochs: int) -> float:
     """The wall time of ``epochs`` at ``run_pace`` with one kNN measurement, at the end."""
     return run_pace["first_epoch_s"] + (epochs - 1) * run_pace["epoch_s"] + run_pace["monitor_s"]
 
 
+def epochs_within(run_pace: dict, budget_s: float) -> int:
+    """How many epochs fit in ``budget_s`` at ``run_pace``: the largest E with ``wall_s_for(E) ≤ budget`` (0 when not
+    even the first fits)."""
+    spare = budget_s - wall_s_for(run_pace, 1)
+    return 0 if spare < 0 else 1 + int(spare // run_pace["epoch_s"])
+
+
 def epoch_s_needed(run_pace: dict, epochs: int, budget_s: float) -> float:
     """The training seconds an epoch may take for ``epochs`` to fit in ``budget_s`` (same first epoch and
     measurement as ``run_pace``); not positive when the first epoch and the measurement alone overrun it."""
-    return (budget_s - run_pace["first_epoch_s"] - run_pace["monitor_s"]) / max(1, epochs - 1)
+    return (budget_s - wall_s_for(run_pace, 1)) / max(1, epochs - 1)
 
 
 def print_race(run_pace: dict | None) -> None:
@@ -83,8 +83,8 @@ def print_race(run_pace: dict | None) -> None:
     for epochs, knn, wall in PUBLISHED:
         line = (f"published (SGD, batch 512, kNN k = 10): {knn:.1%} after {epochs} epochs, {wall} on an A100; "
                 f"at this pace {wall_s_for(run_pace, epochs) / 60:.1f} min")
-        needed = epoch_s_needed(run_pace, epochs, budget)
         if wall_s_for(run_pace, epochs) > budget:
+            needed = epoch_s_needed(run_pace, epochs, budget)
             line += (f"; in {budget / 60:g} min only at ≤ {needed:.2f} s an epoch "
                      f"({run_pace['images'] / needed:,.0f} images/s)" if needed > 0 else
                      f"; the first epoch and the measurement alone overrun {budget / 60:g} min")
