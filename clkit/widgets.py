@@ -20,7 +20,6 @@ Every app is made to be used in a classroom, with a mouse, a keyboard or a scree
 from __future__ import annotations
 
 import math
-import uuid
 from collections.abc import Callable, Sequence
 
 import ipywidgets as widgets

@@ -172,3 +172,34 @@ def test_lars_steps_on_a_gpu_as_on_the_cpu_without_host_waits(monkeypatch):
                 torch.cuda.set_sync_debug_mode("default")
     for a, b in zip(nets["cpu"].parameters(), nets["cuda"].parameters()):
         torch.testing.assert_close(a, b.cpu(), rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("epochs, steps_per_epoch, warmup_epochs", [(8, 19, 1.0), (3, 5, 0.0), (2, 7, 0.5)])
+def test_lr_sum_adds_up_the_rates_fits_schedule_gives_each_step(epochs, steps_per_epoch, warmup_epochs):
+    """The reference: the rate torch's scheduler hands the optimiser at every step, with fit's warm-up length."""
+    lr = 2e-3
+    opt = torch.optim.SGD([nn.Parameter(torch.zeros(1))], lr=lr)
+    total = epochs * steps_per_epoch
+    warmup = max(1, round(warmup_epochs * steps_per_epoch)) if warmup_epochs > 0 else 0
+    schedule = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: train.optim.lr_factor(s, warmup, total))
+    rates = []
+    for _ in range(total):
+        rates.append(opt.param_groups[0]["lr"])
+        opt.step()
+        schedule.step()
+    assert train.lr_sum(lr, epochs, steps_per_epoch, warmup_epochs) == pytest.approx(sum(rates), rel=1e-12)
+
+
+def test_adamw_moves_a_steadily_pushed_parameter_about_the_summed_rate():
+    """What lr_sum is for: a gradient of one sign (of any size) moves a parameter by about the rates' sum."""
+    epochs, steps_per_epoch, lr = 4, 10, 1e-2
+    p = nn.Parameter(torch.zeros(1))
+    opt = torch.optim.AdamW([p], lr=lr, weight_decay=0.0)
+    total = epochs * steps_per_epoch
+    schedule = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: train.optim.lr_factor(s, steps_per_epoch, total))
+    for step in range(total):
+        p.grad = torch.tensor([-1e-3 * (1 + step % 3)])  # sizes vary, the sign does not
+        opt.step()
+        schedule.step()
+    reach = train.lr_sum(lr, epochs, steps_per_epoch)
+    assert 0.8 * reach < p.item() < 1.2 * reach

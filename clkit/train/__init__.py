@@ -18,7 +18,7 @@ from clkit.train.compiling import COMPILE_MODES
 from clkit.train.files import DamagedFile, atomic_save, atomic_write_text, writable_folder
 from clkit.train.history import History
 from clkit.train.loop import fit, resolve_device, seed_everything
-from clkit.train.optim import LARS, OPTIMIZERS
+from clkit.train.optim import LARS, OPTIMIZERS, lr_sum
 from clkit.train.memory import PeakMemory, reuse_freed_memory
 from clkit.train.toy import (
     Push,
@@ -35,7 +35,7 @@ from clkit.train.toy import (
 
 __all__ = [
     "CHECKPOINT", "COMPILE_MODES", "HISTORY", "LARS", "Advice", "DamagedFile", "History", "OPTIMIZERS", "PeakMemory", "atomic_save", "atomic_write_text",
-    "fit", "read_checkpoint", "resolve_device", "reuse_freed_memory", "seed_everything", "writable_folder",
+    "fit", "lr_sum", "read_checkpoint", "resolve_device", "reuse_freed_memory", "seed_everything", "writable_folder",
     "Push", "ToyLoss", "ToyRun", "fit_toy", "margin_loss", "mine_triplets", "nt_xent_loss", "toy_mlp", "triplet_loss",
     "zero_temperature_limit",
 ]

@@ -46,7 +46,7 @@ from clkit.train.compiling import compile_mode, compile_networks, eager, uses_cu
 from clkit.train.files import writable_folder
 from clkit.train.memory import reuse_freed_memory
 from clkit.train.history import History
-from clkit.train.optim import OPTIMIZERS, lr_factor, make_optimizer
+from clkit.train.optim import OPTIMIZERS, lr_factor, make_optimizer, warmup_steps_for
 
 #: How near the collapsed value, as a fraction of it, an epoch's mean loss sits in a collapsed run.
 #: Measured: SimCLR at lr 1e3 on shapes sat 0.7–1.8% below log(2N − 1), its kNN accuracy under the
@@ -192,7 +192,7 @@ def fit(
     if compiling:
         compile_networks(method, mode=mode)
     opt = make_optimizer(method, optimizer, lr, weight_decay, fused=device.type == "cuda")
-    warmup_steps = max(1, round(warmup_epochs * steps_per_epoch)) if warmup_epochs > 0 else 0
+    warmup_steps = warmup_steps_for(warmup_epochs, steps_per_epoch)
     schedule = torch.optim.lr_scheduler.LambdaLR(opt, lambda step: lr_factor(step, warmup_steps, total_steps))
 
     history = History(config=config)

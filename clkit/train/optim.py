@@ -119,6 +119,23 @@ class LARS(torch.optim.Optimizer):
         torch._foreach_add_(params, d, alpha=-group["lr"])
 
 
+def warmup_steps_for(warmup_epochs: float, steps_per_epoch: int) -> int:
+    """The warm-up's length in steps: ``warmup_epochs`` of them, at least one unless there is no warm-up."""
+    return max(1, round(warmup_epochs * steps_per_epoch)) if warmup_epochs > 0 else 0
+
+
+def lr_sum(lr: float, epochs: int, steps_per_epoch: int, warmup_epochs: float = 1.0) -> float:
+    """The learning rates of a run's steps added up, under ``fit``'s schedule (warm-up, then cosine to 0).
+
+    Adam and AdamW move each parameter by about its learning rate a step, whatever the size of its gradient (the
+    step is the rate times m̂/√v̂, near ±1 while the gradient keeps its sign), so this sum is about how far any one
+    parameter can travel in the run: a learned log-temperature, for one.
+    """
+    total = epochs * steps_per_epoch
+    warmup = warmup_steps_for(warmup_epochs, steps_per_epoch)
+    return lr * sum(lr_factor(step, warmup, total) for step in range(total))
+
+
 def lr_factor(step: int, warmup_steps: int, total_steps: int) -> float:
     """The learning rate of ``step`` as a fraction of the peak: a linear warm-up, then a cosine to 0."""
     if step < warmup_steps:
