@@ -112,6 +112,21 @@ def test_the_summary_averages_seeds_and_refuses_other_settings(tiny_zoo):
         zoo.summary([results, {**other, "settings": {**other["settings"], "epochs": 2}}])
 
 
+def test_paired_differences_subtract_within_each_seed(tiny_zoo):
+    _, results = tiny_zoo
+    other = {**results, "settings": {**results["settings"], "seed": 1},
+             "members": {**results["members"], "barlow_twins": {
+                 **results["members"]["barlow_twins"], "final": {**results["members"]["barlow_twins"]["final"],
+                                                                 "knn": 0.75}}}}
+    by_hand = [results["members"]["barlow_twins"]["final"]["knn"] - results["members"]["simclr"]["final"]["knn"],
+               0.75 - results["members"]["simclr"]["final"]["knn"]]
+    assert zoo.paired_differences([results, other], "simclr", "barlow_twins") == pytest.approx(by_hand)
+    with pytest.raises(ValueError, match="dino not in every run; the members are simclr, barlow_twins"):
+        zoo.paired_differences([results, other], "simclr", "dino")
+    with pytest.raises(ValueError, match="differ in more than the seed"):
+        zoo.paired_differences([results, {**other, "settings": {**other["settings"], "epochs": 2}}], "simclr", "dino")
+
+
 def test_the_ci_scale_runs_in_a_temporary_folder(monkeypatch):
     monkeypatch.setenv("CLKIT_SCALE", "ci")
     results = zoo.stored_or_run("time", 0, members=["vicreg"], progress=False, **TINY)

@@ -359,6 +359,19 @@ def summary(runs: list[dict[str, Any]], keys: tuple[str, ...] = ("knn", "linear"
     return table
 
 
+def paired_differences(runs: list[dict[str, Any]], first: str, second: str, key: str = "knn") -> list[float]:
+    """Seed by seed, ``second``'s final ``key`` minus ``first``'s, in the order of ``runs``.
+
+    Two members of one seed train on the same images in the same order, so a difference with one sign in every seed
+    says more than two error bars that overlap: the seed-to-seed spread they share cancels.
+    """
+    summary(runs)  # refuses runs that differ in more than the seed
+    missing = [name for name in (first, second) if any(name not in r["members"] for r in runs)]
+    if missing:
+        raise ValueError(f"{', '.join(missing)} not in every run; the members are {', '.join(runs[0]['members'])}")
+    return [r["members"][second]["final"][key] - r["members"][first]["final"][key] for r in runs]
+
+
 def format_summary(table: dict[str, dict[str, Any]]) -> str:
     """The summary as a plain-text table (accuracies in %, mean ± std over seeds)."""
     def cell(entry: dict[str, Any], key: str, percent: bool = False, digits: int = 1) -> str:
