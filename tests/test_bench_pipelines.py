@@ -71,6 +71,21 @@ def test_time_to_accuracy_says_when_it_uses_the_stand_in(tmp_path, capsys):
     assert len(records) == 1 and 0.0 <= records[0]["knn"] <= 1.0 and records[0]["wall_s"] > 0
 
 
+def test_time_to_accuracy_trains_on_cifar10s_files_where_they_are(tmp_path, monkeypatch, capsys):
+    """The race where the files are: CIFAR-10's python layout (80 + 16 images written here), no stand-in."""
+    import torchvision.datasets as tvd
+    from test_data import accept_written_files, write_cifar10
+
+    write_cifar10(tmp_path, per_batch=16)
+    accept_written_files(monkeypatch, tvd.CIFAR10, tmp_path / "cifar-10-batches-py", ("train_list", "test_list", "meta"))
+    tta = _script("time_to_accuracy")
+    records = tta.main(["--root", str(tmp_path), "--epochs", "2", "--batch-size", "32", "--encoder", "small_cnn",
+                        "--device", "cpu"])
+    first = capsys.readouterr().out.splitlines()[0]
+    assert first == f"data: CIFAR-10 from {tmp_path} (80 + 16 images)"
+    assert [r["epoch"] for r in records] == [1, 2] and 0.0 <= records[-1]["knn"] <= 1.0
+
+
 def test_time_to_accuracy_monitors_every_so_many_epochs_and_after_the_last(tmp_path, capsys):
     tta = _script("time_to_accuracy")
     records = tta.main(["--root", str(tmp_path), "--n-train", "64", "--epochs", "3", "--batch-size", "32",
