@@ -32,6 +32,23 @@ def test_contingency_and_nmi_match_scikit_learn(seed):
     assert evaluate.normalized_mutual_information(a, y) == pytest.approx(normalized_mutual_info_score(y, a), abs=1e-9)
 
 
+def test_chance_nmi_is_the_nmi_scikit_learn_expects_of_independent_labellings():
+    """Shuffles keep both entropies, so their mean NMI tends to E[MI] / mean entropy: the expectation behind
+    scikit-learn's adjusted mutual information, recovered from its public scores."""
+    from sklearn.metrics import adjusted_mutual_info_score, mutual_info_score
+
+    g = torch.Generator().manual_seed(0)
+    a, y = torch.randint(0, 40, (500,), generator=g), torch.randint(0, 5, (500,), generator=g)
+    mi, ami = mutual_info_score(y, a), adjusted_mutual_info_score(y, a)
+    mean_entropy = mi / normalized_mutual_info_score(y, a)
+    expected = (mi - ami * mean_entropy) / (1 - ami) / mean_entropy
+    assert evaluate.chance_nmi(a, y, permutations=400) == pytest.approx(expected, rel=0.02)
+    informative, labels = _labelling(n=500, k=40)
+    assert evaluate.normalized_mutual_information(informative, labels) > 5 * evaluate.chance_nmi(informative, labels)
+    with pytest.raises(ValueError, match="permutations must be at least 1"):
+        evaluate.chance_nmi(a, y, permutations=0)
+
+
 def test_nmi_edge_cases_agree_with_scikit_learn():
     same, one = torch.tensor([0, 0, 1, 1, 2]), torch.zeros(5, dtype=torch.int64)
     renamed = torch.tensor([7, 7, 3, 3, 5])
@@ -88,12 +105,26 @@ FIGURES = {
     "factor_nmi_bars": lambda: factor_nmi_bars(
         {run: {f: 0.1 * (i + 1) + 0.05 * j for j, f in enumerate(("shape", "background hue", "size", "x", "y"))}
          for i, run in enumerate(("SwAV", "DINO", "k-means on pixels"))}),
+    "factor_nmi_bars with chance": lambda: factor_nmi_bars(
+        {run: {f: 0.1 * (i + 1) + 0.05 * j for j, f in enumerate(("shape", "background hue", "size", "x", "y"))}
+         for i, run in enumerate(("SwAV", "DINO", "k-means on pixels"))},
+        chance={run: {f: 0.05 for f in ("shape", "background hue", "size", "x", "y")}
+                for run in ("SwAV", "DINO", "k-means on pixels")}),
 }
 
 
 @pytest.mark.parametrize("name", list(FIGURES))
 def test_every_cluster_figure_reads_on_a_projector(name):
     assert_reads_on_a_projector(FIGURES[name]())
+
+
+def test_the_chance_lines_sit_across_their_bars_at_their_height():
+    fig = FIGURES["factor_nmi_bars with chance"]()
+    ax = fig.axes[0]
+    lines = [c for c in ax.collections if c.get_label() == "chance"]
+    segments = [seg for c in ax.collections if type(c).__name__ == "LineCollection" for seg in c.get_segments()]
+    assert len(lines) == 1 and len(segments) == 15 and all(np.allclose(seg[:, 1], 0.05) for seg in segments)
+    assert "chance" in [t.get_text() for t in ax.get_legend().get_texts()]
 
 
 def test_gallery_rows_are_the_largest_clusters_labelled_with_their_majority():

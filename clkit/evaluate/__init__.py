@@ -19,6 +19,7 @@ cheap classifier can read off them, the encoder frozen, and by the geometry of t
 from clkit.evaluate.clusters import (
     ClusterReport,
     border_hue,
+    chance_nmi,
     cluster_members,
     cluster_report,
     contingency,
@@ -70,6 +71,7 @@ from clkit.evaluate.probes import (
 __all__ = [
     "ClusterReport",
     "border_hue",
+    "chance_nmi",
     "quantile_bins",
     "cluster_members",
     "cluster_report",

@@ -9,6 +9,9 @@ numbers read those assignments against the classes (never used in training):
 - **normalised mutual information** NMI = I(A; Y) / ((H(A) + H(Y)) / 2) between assignments A and classes Y,
   in [0, 1]: 0 when the clusters say nothing about the classes, 1 when they are the classes under other names
   (scikit-learn's ``normalized_mutual_info_score`` with its default arithmetic mean).
+
+NMI is not corrected for chance: K clusters and a factor cut into G groups share some information by accident alone,
+more as K and G grow against N. :func:`chance_nmi` measures that floor, the NMI with the factor shuffled.
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ from typing import NamedTuple
 import torch
 from torch import Tensor
 
-__all__ = ["ClusterReport", "border_hue", "cluster_members", "cluster_report", "contingency",
+__all__ = ["ClusterReport", "border_hue", "chance_nmi", "cluster_members", "cluster_report", "contingency",
            "normalized_mutual_information", "quantile_bins"]
 
 
@@ -76,6 +79,19 @@ def normalized_mutual_information(assignments: Tensor, labels: Tensor) -> float:
     outer = (table.sum(1, keepdim=True) * table.sum(0, keepdim=True) / n**2)[table > 0]
     mutual = (joint * (joint / outer).log()).sum()
     return float((mutual / ((h_a + h_y) / 2)).clamp(0.0, 1.0))
+
+
+def chance_nmi(assignments: Tensor, labels: Tensor, permutations: int = 20, seed: int = 0) -> float:
+    """The NMI that ``assignments`` reach with ``labels`` by chance: the mean over shuffles of the labels.
+
+    A shuffle keeps every cluster's and every group's size, so it keeps both entropies and destroys only what the
+    clusters know of the labels; an NMI near this floor says nothing about them, whatever its size.
+    """
+    if permutations < 1:
+        raise ValueError(f"permutations must be at least 1, got {permutations}")
+    generator = torch.Generator().manual_seed(seed)
+    shuffled = (labels[torch.randperm(len(labels), generator=generator)] for _ in range(permutations))
+    return sum(normalized_mutual_information(assignments, y) for y in shuffled) / permutations
 
 
 class ClusterReport(NamedTuple):

@@ -83,12 +83,15 @@ def cluster_sizes(reports: dict[str, ClusterReport], title: str | None = None) -
 
 
 @styled
-def factor_nmi_bars(rows: dict[str, dict[str, float]], title: str | None = None) -> Figure:
+def factor_nmi_bars(rows: dict[str, dict[str, float]], title: str | None = None,
+                    chance: dict[str, dict[str, float]] | None = None) -> Figure:
     """What each run's clusters follow: the NMI of its clusters with each factor (the class, and nuisances cut
     into equal bins), one group of bars per factor, one bar per run, each value written above its bar.
 
     Args:
         rows: run name → factor name → NMI in [0, 1], every run with the same factors.
+        chance: the same shape, the NMI each bar reaches by chance (:func:`clkit.evaluate.chance_nmi`), drawn as
+            a black line across its bar: a bar that barely clears its line says nothing about its factor.
     """
     runs = list(rows)
     factors = list(rows[runs[0]])
@@ -101,10 +104,13 @@ def factor_nmi_bars(rows: dict[str, dict[str, float]], title: str | None = None)
         bars = ax.bar(x, values, width, color=SERIES_COLOURS[i % len(SERIES_COLOURS)], label=run,
                       hatch=("", "//", "..", "xx")[i % 4], edgecolor="white")
         ax.bar_label(bars, labels=[f"{v:.2f}" for v in values], padding=2, fontsize=11, rotation=90)
+        if chance is not None:
+            ax.hlines([chance[run][f] for f in factors], x - width / 2, x + width / 2, colors="black", linewidth=2,
+                      label="chance" if i == 0 else None)
     ax.set_xticks(np.arange(len(factors)), [f.replace(" ", "\n") for f in factors])  # two lines, no overlap
     ax.set_ylabel("NMI with the clusters")
     ax.set_ylim(0, max(0.1, max(v for r in rows.values() for v in r.values())) * 1.35)
-    ax.legend(frameon=False, ncol=len(runs), loc="upper center")
+    ax.legend(frameon=False, ncol=len(runs) + (chance is not None), loc="upper center")
     if title:
         ax.set_title(title)
     fig.tight_layout()
