@@ -330,6 +330,16 @@ def _stored_epochs(folder: Path, seed: int, current: str, settings: dict[str, An
     return zoo("epochs", family=family, out=path, scale_name=current, **{**options, "members": wanted}, **settings)
 
 
+def _check_seeds_of_one_setting(runs: list[dict[str, Any]]) -> None:
+    """Refuse runs that differ in more than the seed: only runs of one family, budget and settings compare."""
+    first = runs[0]
+    for r in runs[1:]:
+        if (r["family"], r["budget"], {**r["settings"], "seed": 0}) != (
+                first["family"], first["budget"], {**first["settings"], "seed": 0}):
+            raise ValueError("these runs differ in more than the seed: only runs of one family, budget and settings "
+                             "average")
+
+
 def summary(runs: list[dict[str, Any]], keys: tuple[str, ...] = ("knn", "linear", "wall_s", "peak_mib",
                                                                    "epochs_trained")) -> dict[str, dict[str, Any]]:
     """Per member (and reference), the mean and sample standard deviation over seeds of each of ``keys``.
@@ -337,13 +347,8 @@ def summary(runs: list[dict[str, Any]], keys: tuple[str, ...] = ("knn", "linear"
     Returns ``{name: {"label": ..., key: (mean, std), "seeds": n}}``, members in the zoo's order, then
     ``raw_pixels`` and ``random_init``.
     """
+    _check_seeds_of_one_setting(runs)
     first = runs[0]
-    for r in runs[1:]:
-        same = (r["family"], r["budget"], {**r["settings"], "seed": 0}) == (
-            first["family"], first["budget"], {**first["settings"], "seed": 0})
-        if not same:
-            raise ValueError("these runs differ in more than the seed: only runs of one family, budget and settings "
-                             "average")
     known = family_members(first["family"])
     table: dict[str, dict[str, Any]] = {}
     for name in (n for n in known if all(n in r["members"] for r in runs)):
@@ -365,7 +370,7 @@ def paired_differences(runs: list[dict[str, Any]], first: str, second: str, key:
     Two members of one seed train on the same images in the same order, so a difference with one sign in every seed
     says more than two error bars that overlap: the seed-to-seed spread they share cancels.
     """
-    summary(runs)  # refuses runs that differ in more than the seed
+    _check_seeds_of_one_setting(runs)
     missing = [name for name in (first, second) if any(name not in r["members"] for r in runs)]
     if missing:
         raise ValueError(f"{', '.join(missing)} not in every run; the members are {', '.join(runs[0]['members'])}")
